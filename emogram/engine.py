@@ -1,0 +1,574 @@
+"""Constrained decoding: a prompt in, emoji-only text out, valid by construction.
+
+Per step, after the forward pass:
+
+1. **Pre-filter.** Only tokens whose bytes can occur in emoji-only text are candidates (computed
+   once per model and grammar: a few hundred of a vocabulary of 49k-262k), plus the tokens that end
+   an answer. The cheap distribution is built over those only.
+2. **Rejection sampling** (as llama.cpp's ``common/sampling.cpp`` does): draw one candidate, then ask
+   the judges about that single token: the matcher (is it in the language, and can the text still
+   be completed within the token budget?) and llama.cpp's grammar sampler (the GBNF). Both must say
+   yes. A rejected token is banned for this step and we draw again; after a few rejections the
+   grammar is applied to all candidates at once and the draw is made among the survivors.
+3. **Accept** the token in the grammar sampler and the matcher, then evaluate it.
+
+The budget is kept by the matcher's distance: a token is only taken if the bytes still needed after
+it fit in the tokens left (every vocabulary we ship can write any byte as one token), so when the
+budget runs low the text closes its emoji, group and line instead of being cut. No token is ever
+accepted by llama.cpp before it approved it, so llama.cpp never throws.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import statistics
+import threading
+import time
+import weakref
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Protocol
+
+import numpy as np
+
+from . import prompts
+from .errors import DecodingError, InputError
+from .grammar import Grammar
+from .llama import GrammarSampler, Model
+from .matcher import Matcher, _utf8_len, matcher_for
+from .sampling import PySampler, SamplingParams, make_sampler
+
+REJECTIONS_BEFORE_MASK = 4
+
+
+@dataclass
+class Stats:
+    """Timings and counters of one generation (ollama's ``--verbose`` figures and more)."""
+
+    load_seconds: float = 0.0
+    prompt_tokens: int = 0
+    prompt_seconds: float = 0.0
+    think_tokens: int = 0
+    think_seconds: float = 0.0
+    eval_tokens: int = 0
+    eval_seconds: float = 0.0
+    first_emoji_seconds: float = 0.0
+    total_seconds: float = 0.0
+    constraint_us: list[float] = field(default_factory=list, repr=False)
+    rejections: int = 0
+    full_masks: int = 0
+    repeat_rejections: int = 0
+    disagreements: int = 0  # matcher said yes, llama.cpp said no (must stay 0; tests check)
+    llama_checks: int = 0  # single-token questions put to llama.cpp (the rest came from the cache)
+    llama_masks: int = 0  # whole-candidate-list questions put to llama.cpp
+    stopped_by: str = ""  # "model" (chose to end), "grammar" (nothing else allowed), "budget"
+    sampler: str = ""
+
+    @property
+    def eval_rate(self) -> float:
+        return self.eval_tokens / self.eval_seconds if self.eval_seconds else 0.0
+
+    @property
+    def prompt_rate(self) -> float:
+        return self.prompt_tokens / self.prompt_seconds if self.prompt_seconds else 0.0
+
+    @property
+    def constraint_median_us(self) -> float:
+        return statistics.median(self.constraint_us) if self.constraint_us else 0.0
+
+    @property
+    def constraint_p99_us(self) -> float:
+        if not self.constraint_us:
+            return 0.0
+        ordered = sorted(self.constraint_us)
+        return ordered[min(len(ordered) - 1, math.ceil(0.99 * len(ordered)) - 1)]
+
+
+@dataclass(frozen=True)
+class Request:
+    """Everything one generation needs besides the topic."""
+
+    grammar: Grammar
+    params: SamplingParams = SamplingParams()
+    seed: int | None = None
+    max_tokens: int = 96
+    think: bool = False
+    max_think_tokens: int = 96
+    prompt_style: str | None = None
+    examples: int = len(prompts.EXAMPLES)
+
+
+class Forward(Protocol):
+    """Where logits come from: the model (one forward pass per pushed token) or a test's stand-in."""
+
+    def logits(self) -> np.ndarray: ...
+
+    def push(self, token: int) -> None: ...
+
+
+@dataclass(frozen=True)
+class Event:
+    """What ``Engine.stream`` yields: a piece of thinking, a finished lexeme, or the end."""
+
+    kind: str  # "think" | "lexeme" | "done"
+    text: str = ""
+    result: "Result | None" = None
+    explanation: Any = None  # set by the API layer on "done"
+
+
+@dataclass(frozen=True)
+class Result:
+    text: str
+    reasoning: str
+    stats: Stats
+    prompt: str
+
+
+# --- pre-filter -----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Candidates:
+    """The tokens worth considering for one (model, grammar), computed once."""
+
+    tokens: np.ndarray  # int32, content tokens then end tokens
+    pieces: tuple[bytes, ...]
+    n_content: int
+    eog: int  # one end-of-generation token, to ask llama.cpp "may the text end here?"
+    byte_complete: bool  # every byte the language uses is one token (budget closing is exact)
+
+
+def _alphabet(matcher: Matcher) -> set[int]:
+    return {cp for kids in matcher.children for cp in kids}
+
+
+def prefilter(model: Model, matcher: Matcher, end_texts: tuple[str, ...]) -> Candidates:
+    """Tokens whose bytes could appear inside emoji-only text, and the tokens that end an answer."""
+    alphabet = _alphabet(matcher)
+    encodings = [chr(cp).encode() for cp in alphabet]
+    prefixes = {e[:k] for e in encodings for k in range(1, len(e))}
+    suffixes = {e[k:] for e in encodings for k in range(1, len(e))}
+    infixes = {e[a:b] for e in encodings for a in range(1, len(e)) for b in range(a + 1, len(e) + 1)}
+
+    def fits(piece: bytes) -> bool:
+        if not piece or piece[0] == 0:
+            return False
+        i = 0
+        while i < len(piece) and i < 3 and 0x80 <= piece[i] <= 0xBF:
+            i += 1
+        if i == len(piece):
+            return piece in infixes
+        if i and piece[:i] not in suffixes:
+            return False
+        body = piece[i:]
+        k = len(body) - 1
+        while k > 0 and 0x80 <= body[k] <= 0xBF:
+            k -= 1
+        need = _utf8_len(body[k])
+        if need == 0:
+            return False
+        if k + need > len(body):
+            if body[k:] not in prefixes:
+                return False
+            body = body[:k]
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            return False
+        return all(ord(c) in alphabet for c in text)
+
+    pieces = model.pieces()
+    content, ends = [], []
+    end_bytes = tuple(t.encode() for t in end_texts)
+    for tok, piece in enumerate(pieces):
+        if model.is_eog(tok):
+            ends.append(tok)
+        elif model.is_control(tok):
+            continue
+        elif end_bytes and any(piece.startswith(e) and not piece[len(e):].strip() for e in end_bytes):
+            ends.append(tok)
+        elif fits(piece):
+            content.append(tok)
+    if not content:
+        raise DecodingError(f"no token of {model.path.name} can write an emoji")
+    eog = next((t for t in ends if model.is_eog(t)), model.eos)
+    singles = {p for p in (pieces[t] for t in content) if len(p) == 1}
+    needed = {bytes([b]) for e in encodings for b in e}
+    tokens = np.array(content + ends, dtype=np.int32)
+    return Candidates(tokens, tuple(pieces[t] for t in tokens), len(content), eog,
+                      needed <= singles)
+
+
+# --- the engine -----------------------------------------------------------------------------
+
+class Engine:
+    """Constrained decoding on one model. Thread-safe: generations take the model's lock."""
+
+    def __init__(self, model: Model) -> None:
+        self.model = model
+        self._setup_lock = threading.Lock()
+        self._judges: dict[Grammar, GrammarSampler] = {}
+        self._candidates: dict[tuple[Grammar, tuple[str, ...]], Candidates] = {}
+        self._caches: dict[tuple[Grammar, int], VerdictCache] = {}
+
+    def _pristine(self, grammar: Grammar) -> GrammarSampler:
+        """The compiled grammar in its start state (compiled once; clones are cheap to make)."""
+        with self._setup_lock:
+            judge = self._judges.get(grammar)
+            if judge is None:
+                judge = self._judges[grammar] = GrammarSampler(self.model, grammar.gbnf)
+            return judge
+
+    def _verdicts(self, grammar: Grammar, cands: Candidates) -> "VerdictCache":
+        with self._setup_lock:
+            return self._caches.setdefault((grammar, id(cands)), VerdictCache())
+
+    def candidates(self, grammar: Grammar, end_texts: tuple[str, ...] = ()) -> Candidates:
+        key = (grammar, end_texts)
+        with self._setup_lock:
+            cands = self._candidates.get(key)
+            if cands is None:
+                cands = self._candidates[key] = prefilter(self.model, matcher_for(grammar), end_texts)
+            return cands
+
+    def explain(self, topic: str, request: Request) -> Result:
+        result = None
+        for event in self.stream(topic, request):
+            if event.kind == "done":
+                result = event.result
+        assert result is not None
+        return result
+
+    def stream(self, topic: str, request: Request) -> Iterator[Event]:
+        """Generate, yielding thinking text, then each emoji/operator/space/newline once finished."""
+        model = self.model
+        grammar = request.grammar
+        prompt = prompts.build(model, topic, grammar.shape, grammar.emoji_filter, think=request.think,
+                               style=request.prompt_style, examples=request.examples)
+        stats = Stats(load_seconds=model.load_info.seconds)
+        started = time.perf_counter()
+        with model.lock:
+            shared, own = _split_prompt(model, prompt, topic)
+            self._check_room(len(shared) + len(own), request)
+            t0 = time.perf_counter()
+            stats.prompt_tokens = model.prefill_split(shared, own)
+            stats.prompt_seconds = time.perf_counter() - t0
+            reasoning = ""
+            if prompt.think:
+                reasoning_parts: list[str] = []
+                for piece in self._think(prompt, request, stats):
+                    reasoning_parts.append(piece)
+                    yield Event("think", piece)
+                reasoning = "".join(reasoning_parts)
+                tail = model.tokenize(reasoning + prompt.think_close + prompt.answer_prefix,
+                                      add_special=False, parse_special=True)
+                t0 = time.perf_counter()
+                stats.prompt_tokens += model.prefill_split(shared, own + tail)
+                stats.prompt_seconds += time.perf_counter() - t0
+            text = yield from self.constrained(grammar, request, model, stats, prompt.end_texts, started)
+        stats.total_seconds = time.perf_counter() - started
+        yield Event("done", result=Result(text, reasoning.strip(), stats, prompt.text))
+
+    def _check_room(self, n_prompt: int, request: Request) -> None:
+        need = n_prompt + request.max_tokens + (request.max_think_tokens if request.think else 0) + 8
+        if need > self.model.n_ctx:
+            raise InputError(f"prompt ({n_prompt} tokens) plus the token budget does not fit the "
+                             f"context of {self.model.n_ctx} tokens; shorten the topic")
+
+    def _think(self, prompt: prompts.Prompt, request: Request, stats: Stats) -> Iterator[str]:
+        """Free text until the closing marker, an end token, or the thinking budget."""
+        model = self.model
+        everything = _all_tokens(model)
+        sampler = make_sampler(everything, request.params, _sub_seed(request.seed, 1))
+        zeros_f = np.zeros(len(everything), dtype=np.float64)
+        zeros_b = np.zeros(len(everything), dtype=np.uint8)
+        pieces = model.pieces()
+        raw = b""
+        shown = 0
+        t0 = time.perf_counter()
+        for _ in range(request.max_think_tokens):
+            i = sampler.sample(model.logits(), zeros_f, zeros_b)
+            if i < 0:
+                break
+            tok = int(everything[i])
+            if model.is_eog(tok):
+                break
+            raw += pieces[tok]
+            stats.think_tokens += 1
+            text = raw.decode("utf-8", errors="ignore")
+            cut = text.find(prompt.think_close) if prompt.think_close else -1
+            if cut >= 0:
+                text = text[:cut]
+            if len(text) > shown:
+                yield text[shown:]
+                shown = len(text)
+            if cut >= 0:
+                break
+            model.push(tok)
+        stats.think_seconds = time.perf_counter() - t0
+
+    def constrained(self, grammar: Grammar, request: Request, forward: "Forward",
+                    stats: Stats | None = None, end_texts: tuple[str, ...] = (),
+                    started: float | None = None) -> Iterator[Event]:
+        """The emoji phase alone: sample, judge, accept, advance, until the text is complete.
+
+        ``forward`` gives the logits and takes each chosen token: normally the model (a forward
+        pass per token); tests pass logits drawn by hypothesis to exercise this loop thousands of
+        times without a forward pass. Returns (as the generator's value) the text.
+        """
+        cands = self.candidates(grammar, end_texts)
+        matcher = matcher_for(grammar)
+        stats = stats if stats is not None else Stats()
+        started = time.perf_counter() if started is None else started
+        judge = _Judge(self._pristine(grammar), self._verdicts(grammar, cands), cands)
+        try:
+            return (yield from self._emoji_loop(cands, matcher, judge, request, stats, started, forward))
+        finally:
+            stats.llama_checks = judge.checks
+            stats.llama_masks = judge.masks
+            judge.close()
+
+    def _emoji_loop(self, cands: Candidates, matcher: Matcher, judge: "_Judge", request: Request,
+                    stats: Stats, started: float, forward: "Forward") -> Iterator[Event]:
+        params = request.params
+        sampler = make_sampler(cands.tokens, params, _sub_seed(request.seed, 0))
+        stats.sampler = sampler.implementation
+        bias = np.zeros(len(cands.tokens), dtype=np.float64)
+        pieces, tokens, n_content = cands.pieces, cands.tokens, cands.n_content
+        state = matcher.initial
+        used: Counter[str] = Counter()
+        literals = matcher.literals
+        out = bytearray()
+        perf = time.perf_counter
+        loop_start = perf()
+        for step in range(request.max_tokens):
+            left_after = request.max_tokens - step - 1
+            logits = forward.logits()  # (waits for llama.cpp's output: model time, not ours)
+            t_start = perf()
+            verdicts = judge.verdicts(state, matcher)
+            banned = verdicts.bad  # shared per state; copied before step-local bans
+            local = 0  # step-local rejections (budget, repetition)
+            refused = 0  # grammar rejections this step
+            fallback = None  # a valid token refused only as a repeat: better than no token
+            while True:
+                i = sampler.sample(logits, bias, banned)
+                if i < 0:
+                    if not verdicts.complete:
+                        judge.complete(verdicts)
+                        stats.full_masks += 1
+                        banned = verdicts.bad if banned is verdicts.bad else banned | verdicts.bad
+                        continue
+                    if fallback is not None:
+                        i, new_state, done = fallback
+                        break
+                    raise DecodingError(_stuck_message(matcher, state, out))
+                if i >= n_content:  # an end token: the text may end here (the matcher said so)
+                    if judge.may_end(verdicts):
+                        new_state, done = state, []
+                        break
+                    stats.rejections += 1
+                    if banned is not verdicts.bad:
+                        banned[n_content:] = 1
+                    continue  # may_end marked every end token bad
+                step_result = matcher.advance(state, pieces[i])
+                if step_result is None or (not verdicts.good[i] and not judge.allows(verdicts, i)):
+                    # not in the language (matcher) or refused by llama.cpp: never ask again here
+                    if step_result is not None:
+                        stats.disagreements += 1
+                    verdicts.bad[i] = 1
+                    banned[i] = 1
+                    stats.rejections += 1
+                    refused += 1
+                    if refused == REJECTIONS_BEFORE_MASK and not verdicts.complete:
+                        judge.complete(verdicts)
+                        stats.full_masks += 1
+                        banned = verdicts.bad if banned is verdicts.bad else banned | verdicts.bad
+                    continue
+                new_state, done = step_result
+                reject = matcher.remaining(new_state) > left_after
+                if not reject and params.repeat_penalty > 0:
+                    emoji_now = matcher.completed_emoji(new_state)
+                    if (emoji_now is not None and used[emoji_now]
+                            and emoji_now != matcher.completed_emoji(state)
+                            and sampler.uniform() >= math.exp(-params.repeat_penalty * used[emoji_now])):
+                        stats.repeat_rejections += 1
+                        if fallback is None:
+                            fallback = (i, new_state, done)
+                        reject = True
+                if not reject:
+                    break
+                stats.rejections += 1
+                if banned is verdicts.bad:
+                    banned = banned.copy()
+                banned[i] = 1
+                local += 1
+                if local == 16 and left_after < 64:  # tight budget: ban all that cannot finish
+                    self._ban_unfinishable(matcher, cands, state, left_after, banned)
+            if i >= n_content:
+                stats.stopped_by = "model"
+                stats.constraint_us.append((perf() - t_start) * 1e6)
+                break
+            tok = int(tokens[i])
+            judge.accept(tok)
+            state = new_state
+            stats.constraint_us.append((perf() - t_start) * 1e6)
+            out += pieces[i]
+            for lexeme in done:
+                if lexeme not in literals:
+                    used[lexeme] += 1
+                if not stats.first_emoji_seconds:
+                    stats.first_emoji_seconds = perf() - started
+                yield Event("lexeme", lexeme)
+            stats.eval_tokens += 1
+            if left_after == 0 or (matcher.accepting(state) and not matcher.can_continue(state)):
+                stats.stopped_by = "budget" if left_after == 0 else "grammar"
+                break
+            forward.push(tok)
+        else:
+            stats.stopped_by = "budget"
+        stats.eval_seconds = perf() - loop_start
+        for lexeme in matcher.finish(state):
+            if not stats.first_emoji_seconds:
+                stats.first_emoji_seconds = perf() - started
+            yield Event("lexeme", lexeme)
+        if not matcher.accepting(state):
+            raise DecodingError(_stuck_message(matcher, state, out))
+        return out.decode("utf-8")
+
+    @staticmethod
+    def _ban_unfinishable(matcher: Matcher, cands: Candidates, state, left_after: int,
+                          banned: np.ndarray) -> None:
+        for i in np.flatnonzero(banned[: cands.n_content] == 0):
+            step = matcher.advance(state, cands.pieces[i])
+            if step is None or matcher.remaining(step[0]) > left_after:
+                banned[i] = 1
+
+
+class Verdicts:
+    """llama.cpp's verdicts on the candidates in one matcher state (filled in as they are asked)."""
+
+    __slots__ = ("bad", "good", "complete", "end")
+
+    def __init__(self, n: int, n_content: int, may_end: bool) -> None:
+        self.bad = np.zeros(n, dtype=np.uint8)
+        self.good = np.zeros(n, dtype=np.uint8)
+        self.complete = False
+        self.end: bool | None = None if may_end else False
+        if not may_end:
+            self.bad[n_content:] = 1
+
+
+class VerdictCache:
+    """Verdicts per matcher state, for one (model, grammar). The matcher state (DFA state, trie
+    node, pending bytes) determines what may follow, so llama.cpp's answer in one visit holds in
+    every later visit: each question is put to llama.cpp once per process."""
+
+    MAX_STATES = 20_000
+
+    def __init__(self) -> None:
+        self.states: dict[tuple, Verdicts] = {}
+        self.lock = threading.Lock()
+
+
+class _Judge:
+    """llama.cpp's grammar sampler as the judge, asked only what the cache does not know.
+
+    The sampler is cloned and brought up to date (by replaying the tokens accepted so far, each of
+    which llama.cpp approved) only when a question must actually be put to it.
+    """
+
+    def __init__(self, pristine: GrammarSampler, cache: VerdictCache, cands: Candidates) -> None:
+        self.pristine = pristine
+        self.cache = cache
+        self.cands = cands
+        self.live: GrammarSampler | None = None
+        self.pending: list[int] = []
+        self.checks = 0
+        self.masks = 0
+
+    def verdicts(self, state, matcher: Matcher) -> Verdicts:
+        key = state[:3]
+        v = self.cache.states.get(key)
+        if v is None:
+            v = Verdicts(len(self.cands.tokens), self.cands.n_content, matcher.accepting(state))
+            if len(self.cache.states) < VerdictCache.MAX_STATES:
+                self.cache.states[key] = v
+        return v
+
+    def _sampler(self) -> GrammarSampler:
+        if self.live is None:
+            self.live = self.pristine.clone()
+        for tok in self.pending:
+            self.live.accept(tok)
+        self.pending.clear()
+        return self.live
+
+    def allows(self, v: Verdicts, i: int) -> bool:
+        self.checks += 1
+        ok = self._sampler().allows(int(self.cands.tokens[i]))
+        if ok:
+            v.good[i] = 1
+        else:
+            v.bad[i] = 1
+        return ok
+
+    def may_end(self, v: Verdicts) -> bool:
+        if v.end is None:
+            self.checks += 1
+            v.end = self._sampler().allows(self.cands.eog)
+            if not v.end:
+                v.bad[self.cands.n_content:] = 1
+        return v.end
+
+    def complete(self, v: Verdicts) -> None:
+        """Ask about every candidate at once (after too many single rejections)."""
+        self.masks += 1
+        n_content = self.cands.n_content
+        allowed = self._sampler().allowed(self.cands.tokens[:n_content])
+        v.bad[:n_content] |= ~allowed
+        v.good[:n_content] |= allowed
+        self.may_end(v) if v.end is None else None
+        v.complete = True
+
+    def accept(self, token: int) -> None:
+        self.pending.append(token)
+
+    def close(self) -> None:
+        if self.live is not None:
+            self.live.close()
+            self.live = None
+
+
+def _stuck_message(matcher: Matcher, state, out: bytes) -> str:
+    text = bytes(out).decode("utf-8", errors="replace")
+    return (f"no token can continue the explanation after {text!r} "
+            f"(at least {matcher.remaining(state)} more bytes needed)")
+
+
+def _sub_seed(seed: int | None, k: int) -> int | None:
+    return None if seed is None else (seed * 1_000_003 + k) & ((1 << 64) - 1)
+
+
+@functools.lru_cache(maxsize=8)
+def _all_tokens_cached(model_ref) -> np.ndarray:
+    model = model_ref()
+    return np.array([t for t in range(model.n_vocab) if not model.is_control(t) or model.is_eog(t)],
+                    dtype=np.int32)
+
+
+def _all_tokens(model: Model) -> np.ndarray:
+    return _all_tokens_cached(weakref.ref(model))
+
+
+def _split_prompt(model: Model, prompt: prompts.Prompt, topic: str) -> tuple[list[int], list[int]]:
+    """Tokens of the part every call shares (instructions, examples) and of this call's part.
+
+    Evaluating the shared part on its own, always the same way, keeps results reproducible when it
+    is served from the cache, and makes later calls only pay for their own few tokens.
+    """
+    cut = prompt.shared_chars
+    if cut <= 0:
+        return [], model.tokenize(prompt.text, add_special=prompt.add_bos)
+    shared = model.tokenize(prompt.text[:cut], add_special=prompt.add_bos)
+    own = model.tokenize(prompt.text[cut:], add_special=False)
+    return shared, own

@@ -1,0 +1,162 @@
+"""Every word emogram says to a model lives here: instructions, few-shot examples, prompt formats.
+
+Two formats, picked from the model itself:
+
+* ``chat``: the model's GGUF carries a chat template (an instruct model). The template is rendered
+  with jinja2 (through llama-cpp-python's formatter, the same one its server uses), with the
+  examples as earlier turns.
+* ``completion``: no template (a base model such as Gemma 3 270M). A plain few-shot document whose
+  next block the model continues; a blank line ends the answer.
+
+Reasoning models (a template that mentions ``<think>``, e.g. DeepSeek-R1 distills, Qwen3) think in
+words first when ``think=True``; otherwise an empty thinking block is written for them. The other
+models get a one-line plan in words before the emoji when ``think=True``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .errors import ModelError
+from .grammar import Operator, Shape
+from .unicode import EmojiFilter
+
+INSTRUCTION = (
+    "Explain the topic using only emoji. Show its key things and steps as a chain: "
+    "join groups with {ops}. Start each new line with ➡️. Never use words."
+)
+
+
+@dataclass(frozen=True)
+class Example:
+    topic: str
+    plan: str
+    answer: str  # canonical emogram text
+
+
+EXAMPLES: tuple[Example, ...] = (
+    Example("how bees make honey",
+            "bees fly to flowers, take nectar home, many bees in the hive turn it into honey",
+            "🐝 ➡️ 🌸🌼 ➡️ 💧\n➡️ 🏠 ➕ 🐝🐝🐝 ➡️ 🍯"),
+    Example("email",
+            "you write a message, it travels over the internet, it lands in an inbox and is read",
+            "🧑‍💻 ➡️ ✍️📧 ➡️ 🌐\n➡️ 📥 ➡️ 👀 🟰 📬"),
+    Example("the seasons",
+            "the earth tilts as it goes round the sun: spring, summer, autumn, winter",
+            "🌍 ➕ ☀️ ➡️ 🌸 ➡️ 🏖️\n➡️ 🍂 ➡️ ❄️☃️"),
+    Example("the stock market",
+            "companies sell shares, people buy them, prices go up or down, it is a gamble",
+            "🏢 ➡️ 📄💵 ➡️ 🧑‍🤝‍🧑\n➡️ 📈 🆚 📉\n➡️ 💰 🟰 🎲"),
+    Example("rainbows",
+            "sunlight and rain drops, the light bends and splits into colours",
+            "☀️ ➕ 🌧️ ➡️ 💧🔦 ➡️ 🌈"),
+)
+
+
+def fit_example(answer: str, shape: Shape, emoji_filter: EmojiFilter) -> str | None:
+    """Trim an example to the shape and filter, so examples never show what the grammar forbids."""
+    from .language import Explanation, Group, Line, parse
+
+    allowed = set(emoji_filter.select())
+    lines = []
+    for line in parse(answer).lines[: shape.lines[1]]:
+        groups, ops = [], []
+        for op, group in line.steps():
+            kept = tuple(e for e in group.emoji if e.char in allowed)[: shape.emoji_per_group[1]]
+            if not kept or len(groups) >= shape.steps[1]:
+                continue
+            if groups:
+                ops.append(op if op in shape.operators else shape.operators[0])
+            groups.append(Group(kept))
+        if groups:
+            lines.append(Line(tuple(groups), tuple(ops)))
+    if len(lines) < shape.lines[0]:
+        return None
+    if any(len(line.groups) < shape.steps[0] for line in lines):
+        return None
+    if any(len(g.emoji) < shape.emoji_per_group[0] for line in lines for g in line.groups):
+        return None
+    return str(Explanation(tuple(lines))) if lines else None
+
+
+def instruction(shape: Shape) -> str:
+    ops = ", ".join(f"{op.symbol} ({op.gloss})" for op in shape.operators) or "nothing"
+    return INSTRUCTION.format(ops=ops)
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """What to evaluate, and how the answer is framed in this format."""
+
+    text: str  # the prompt, with special tokens written as text
+    add_bos: bool  # prepend the model's BOS token when tokenizing
+    think: bool  # a free-text phase comes first
+    think_close: str  # text that ends the free-text phase
+    answer_prefix: str  # written after thinking, before the emoji
+    end_texts: tuple[str, ...]  # pieces that end the answer (besides end-of-generation tokens)
+    style: str
+    shared_chars: int = 0  # length of the prefix every call shares (instructions, examples)
+
+
+def _is_reasoning_template(template: str) -> bool:
+    return "<think>" in template
+
+
+def build(model, topic: str, shape: Shape, emoji_filter: EmojiFilter, *, think: bool,
+          style: str | None = None, examples: int = len(EXAMPLES)) -> Prompt:
+    """The prompt for ``topic`` on ``model``: chat if the model has a template, else completion."""
+    template = model.chat_template
+    style = style or ("chat" if template else "completion")
+    shots = [(ex, fit) for ex in EXAMPLES[:examples]
+             if (fit := fit_example(ex.answer, shape, emoji_filter)) is not None]
+    if style == "completion":
+        return _completion(model, topic, shape, shots, think)
+    if not template:
+        raise ModelError(f"{model.path.name} has no chat template; use the completion prompt style")
+    return _chat(model, template, topic, shape, shots, think)
+
+
+def _completion(model, topic: str, shape: Shape, shots, think: bool) -> Prompt:
+    parts = [f"Emoji explanations. {instruction(shape)}\n"]
+    for ex, answer in shots:
+        plan = f"Plan: {ex.plan}\n" if think else ""
+        parts.append(f"\nTopic: {ex.topic}\n{plan}Emoji:\n{answer}\n")
+    shared = len("".join(parts))
+    parts.append(f"\nTopic: {topic}\n" + ("Plan:" if think else "Emoji:\n"))
+    return Prompt("".join(parts), model.add_bos, think, "\n", "Emoji:\n" if think else "",
+                  ("\n\n",), "completion", shared)
+
+
+def _chat(model, template: str, topic: str, shape: Shape, shots, think: bool) -> Prompt:
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+    reasoning = _is_reasoning_template(template)
+    system = instruction(shape)
+    if think and not reasoning:
+        system += " First write a short plan in words inside <think></think>, then the emoji."
+    messages = [{"role": "system", "content": system}]
+    for ex, answer in shots:
+        messages.append({"role": "user", "content": ex.topic})
+        reply = f"<think>\n{ex.plan}\n</think>\n\n{answer}" if think and not reasoning else answer
+        messages.append({"role": "assistant", "content": reply})
+    messages.append({"role": "user", "content": topic})
+    bos, eos = model.token_text(model.bos), model.token_text(model.eos)
+    try:
+        text = Jinja2ChatFormatter(template, eos_token=eos, bos_token=bos)(
+            messages=messages, enable_thinking=think).prompt
+        head = Jinja2ChatFormatter(template, eos_token=eos, bos_token=bos, add_generation_prompt=False)(
+            messages=messages[:-1], enable_thinking=think).prompt
+    except Exception as exc:  # a template bug must not become a crash
+        raise ModelError(f"the chat template of {model.path.name} failed to render: {exc}") from None
+    shared = len(head) if text.startswith(head) else 0
+    add_bos = model.add_bos and not (bos and text.startswith(bos))
+    if reasoning:
+        opened = text.rstrip().endswith("<think>")
+        if think:
+            text += "" if opened else "<think>\n"
+            return Prompt(text, add_bos, True, "</think>", "\n\n", (), "chat", shared)
+        closed = "\n\n</think>\n\n" if opened else "<think>\n\n</think>\n\n"
+        return Prompt(text + closed, add_bos, False, "", "", (), "chat", shared)
+    if think:
+        return Prompt(text + "<think>\n", add_bos, True, "</think>", "\n\n", (), "chat", shared)
+    return Prompt(text, add_bos, False, "", "", (), "chat", shared)

@@ -1,0 +1,159 @@
+"""Renderings of an ``Explanation``: words (for screen readers), JSON, a Mermaid flowchart, HTML.
+
+Every rendering reads the typed tree, never the text, so each is exact about what is a group and
+what is an operator. Names are the emoji's CLDR short names as the ``emoji`` package has them.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from itertools import groupby
+from typing import Any
+
+from .grammar import Operator
+from .language import Explanation, Group
+
+_NUMBERS = {2: "two", 3: "three", 4: "four", 5: "five", 6: "six"}
+
+
+def gloss_group(group: Group) -> str:
+    """``🧱🧱🧱`` -> "three times brick"; ``🔤🔢`` -> "input latin letters and input numbers"."""
+    parts = []
+    for _, run in groupby(group.emoji, key=lambda e: e.char):
+        same = list(run)
+        count, name = len(same), same[0].name
+        parts.append(name if count == 1 else f"{_NUMBERS.get(count, str(count))} times {name}")
+    return " and ".join(parts)
+
+
+def gloss(explanation: Explanation) -> str:
+    """The explanation in words, one sentence per line.
+
+    ``📄 ➡️ 🔤🔢`` -> "page facing up, leads to, input latin letters and input numbers."
+    Lines after the first begin "Then, leads to, ...", as their ``➡️`` continues the line before.
+    """
+    sentences = []
+    for i, line in enumerate(explanation.lines):
+        words = ["Then, leads to"] if i else []
+        for op, group in line.steps():
+            if op is not None:
+                words.append(op.gloss)
+            words.append(gloss_group(group))
+        sentence = ", ".join(words)
+        sentences.append(sentence[0].upper() + sentence[1:] + ".")
+    return " ".join(sentences)
+
+
+def to_dict(explanation: Explanation, *, stats: bool = False) -> dict[str, Any]:
+    """Plain data: text, gloss, and lines of groups and operators with names and meanings."""
+    data: dict[str, Any] = {
+        "text": str(explanation),
+        "gloss": gloss(explanation),
+        "lines": [
+            {
+                "groups": [[{"emoji": e.char, "name": e.name} for e in g.emoji] for g in line.groups],
+                "operators": [{"emoji": op.symbol, "meaning": op.gloss} for op in line.operators],
+            }
+            for line in explanation.lines
+        ],
+    }
+    if explanation.topic:
+        data["topic"] = explanation.topic
+    if explanation.model:
+        data["model"] = explanation.model
+    if explanation.reasoning:
+        data["reasoning"] = explanation.reasoning
+    if stats and explanation.stats is not None:
+        s = explanation.stats
+        data["stats"] = {
+            "load_seconds": round(s.load_seconds, 4), "prompt_tokens": s.prompt_tokens,
+            "prompt_seconds": round(s.prompt_seconds, 4), "eval_tokens": s.eval_tokens,
+            "eval_seconds": round(s.eval_seconds, 4), "eval_rate": round(s.eval_rate, 2),
+            "think_tokens": s.think_tokens, "constraint_median_us": round(s.constraint_median_us, 1),
+            "sampler": s.sampler, "stopped_by": s.stopped_by,
+        }
+    return data
+
+
+def to_json(explanation: Explanation, *, indent: int | None = 2, stats: bool = False) -> str:
+    return json.dumps(to_dict(explanation, stats=stats), ensure_ascii=False, indent=indent)
+
+
+def _mermaid_label(text: str) -> str:
+    return text.replace('"', "#quot;")
+
+
+def to_mermaid(explanation: Explanation) -> str:
+    """A left-to-right flowchart: one node per group, one labelled edge per operator; each new
+    line's ``➡️`` joins the last group of the line before to the first group of the new one."""
+    out = ["flowchart LR"]
+    node = 0
+    previous_last: str | None = None
+    for line in explanation.lines:
+        ids = []
+        for group in line.groups:
+            node += 1
+            ident = f"g{node}"
+            ids.append(ident)
+            out.append(f'    {ident}["{_mermaid_label(str(group))}"]')
+        if previous_last is not None:
+            out.append(f"    {previous_last} -->|{Operator.LEADS_TO.gloss}| {ids[0]}")
+        for op, (a, b) in zip(line.operators, zip(ids, ids[1:])):
+            arrow = "-->" if op is Operator.LEADS_TO else "---"
+            out.append(f"    {a} {arrow}|{op.gloss}| {b}")
+        previous_last = ids[-1]
+    return "\n".join(out) + "\n"
+
+
+_PAGE = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title}</title>
+<style>
+  body {{ font-family: system-ui, sans-serif; margin: 2rem; background: #fdfcf8; color: #222; }}
+  h1 {{ font-size: 1.2rem; font-weight: 600; }}
+  .emogram {{ font-size: 3.5rem; line-height: 1.5; margin: 1rem 0;
+             font-family: "Noto Color Emoji", "Apple Color Emoji", "Segoe UI Emoji", sans-serif; }}
+  .line {{ display: block; white-space: nowrap; }}
+  .group {{ padding: 0 0.1em; border-radius: 0.2em; }}
+  .group:hover {{ background: #f0ead6; }}
+  .op {{ opacity: 0.75; padding: 0 0.15em; }}
+  .gloss {{ font-size: 1rem; max-width: 45rem; color: #444; }}
+</style>
+</head>
+<body>
+<h1>{title}</h1>
+<div class="emogram" role="img" aria-label="{gloss}">
+{lines}
+</div>
+<p class="gloss">{gloss}</p>
+</body>
+</html>
+"""
+
+
+def to_html(explanation: Explanation, *, title: str | None = None) -> str:
+    """A self-contained page: large emoji, each group and operator titled with its meaning, and the
+    whole gloss as the accessible label (``role="img"``, ``aria-label``) and as visible text."""
+    rows = []
+    for i, line in enumerate(explanation.lines):
+        cells = []
+        if i:
+            cells.append(_html_op(Operator.LEADS_TO))
+        for op, group in line.steps():
+            if op is not None:
+                cells.append(_html_op(op))
+            label = html.escape(gloss_group(group), quote=True)
+            cells.append(f'<span class="group" title="{label}" aria-hidden="true">'
+                         f"{html.escape(str(group))}</span>")
+        rows.append(f'<span class="line">{" ".join(cells)}</span>')
+    heading = title or (f"{explanation.topic} in emoji" if explanation.topic else "emogram")
+    return _PAGE.format(title=html.escape(heading), gloss=html.escape(gloss(explanation), quote=True),
+                        lines="\n".join(rows))
+
+
+def _html_op(op: Operator) -> str:
+    return f'<span class="op" title="{html.escape(op.gloss)}" aria-hidden="true">{op.symbol}</span>'
