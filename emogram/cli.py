@@ -180,8 +180,15 @@ def _grammar(argv: Sequence[str]) -> int:
                                 description="Print the grammar for the given options.")
     p.add_argument("--lark", action="store_true", help="print the lark grammar instead of GBNF")
     p.add_argument("--stats", action="store_true", help="print sizes to stderr")
+    p.add_argument("--write", metavar="DIR", help="regenerate the checked-in grammar files in DIR "
+                                                  "(the repository's grammars/) and exit")
     _add_shape_options(p)
     args = p.parse_args(argv)
+    if args.write:
+        from .grammar import write_generated
+        for path in write_generated(args.write):
+            print(f"wrote {path} ({path.stat().st_size} bytes)")
+        return 0
     from .api import build_request
     grammar = build_request(**_options(args)).grammar
     sys.stdout.write(grammar.lark if args.lark else grammar.gbnf)

@@ -36,6 +36,7 @@ from . import prompts
 from .errors import DecodingError, InputError
 from .grammar import Grammar
 from .llama import GrammarSampler, Model
+from .budget import TokenDistance
 from .matcher import Matcher, _utf8_len, matcher_for
 from .sampling import PySampler, SamplingParams, make_sampler
 
@@ -135,7 +136,8 @@ class Candidates:
     pieces: tuple[bytes, ...]
     n_content: int
     eog: int  # one end-of-generation token, to ask llama.cpp "may the text end here?"
-    byte_complete: bool  # every byte the language uses is one token (budget closing is exact)
+    distance: TokenDistance  # tokens still needed to finish, from any matcher state
+    min_answer_tokens: float  # tokens of the shortest complete answer (smaller budgets are refused)
 
 
 def _alphabet(matcher: Matcher) -> set[int]:
@@ -192,11 +194,10 @@ def prefilter(model: Model, matcher: Matcher, end_texts: tuple[str, ...]) -> Can
     if not content:
         raise DecodingError(f"no token of {model.path.name} can write an emoji")
     eog = next((t for t in ends if model.is_eog(t)), model.eos)
-    singles = {p for p in (pieces[t] for t in content) if len(p) == 1}
-    needed = {bytes([b]) for e in encodings for b in e}
     tokens = np.array(content + ends, dtype=np.int32)
-    return Candidates(tokens, tuple(pieces[t] for t in tokens), len(content), eog,
-                      needed <= singles)
+    distance = TokenDistance(matcher, [pieces[t] for t in content])
+    return Candidates(tokens, tuple(pieces[t] for t in tokens), len(content), eog, distance,
+                      distance.cost(matcher.initial))
 
 
 # --- the engine -----------------------------------------------------------------------------
@@ -269,6 +270,15 @@ class Engine:
         stats.total_seconds = time.perf_counter() - started
         yield Event("done", result=Result(text, reasoning.strip(), stats, prompt.text))
 
+    @staticmethod
+    def _with_mask(judge: "_Judge", verdicts: "Verdicts", banned: np.ndarray, stats: Stats) -> np.ndarray:
+        """Ban every candidate the grammar refuses (asking llama.cpp about all of them if the cache
+        does not know them all yet): the step after too many single refusals."""
+        if not verdicts.complete:
+            judge.complete(verdicts)
+            stats.full_masks += 1
+        return banned | verdicts.bad
+
     def _check_room(self, n_prompt: int, request: Request) -> None:
         need = n_prompt + request.max_tokens + (request.max_think_tokens if request.think else 0) + 8
         if need > self.model.n_ctx:
@@ -317,6 +327,11 @@ class Engine:
         times without a forward pass. Returns (as the generator's value) the text.
         """
         cands = self.candidates(grammar, end_texts)
+        if request.max_tokens < cands.min_answer_tokens:
+            need = cands.min_answer_tokens
+            raise InputError(f"max_tokens={request.max_tokens} is too small: the shortest complete "
+                             f"answer in this shape takes {need if need != float('inf') else 'more'} "
+                             f"tokens of {self.model.path.name}")
         matcher = matcher_for(grammar)
         stats = stats if stats is not None else Stats()
         started = time.perf_counter() if started is None else started
@@ -335,58 +350,63 @@ class Engine:
         stats.sampler = sampler.implementation
         bias = np.zeros(len(cands.tokens), dtype=np.float64)
         pieces, tokens, n_content = cands.pieces, cands.tokens, cands.n_content
+        distance = cands.distance
         state = matcher.initial
         used: Counter[str] = Counter()
         literals = matcher.literals
         out = bytearray()
         perf = time.perf_counter
         loop_start = perf()
+        free = np.zeros(len(cands.tokens), dtype=np.uint8)  # all-zero between steps
         for step in range(request.max_tokens):
             left_after = request.max_tokens - step - 1
             logits = forward.logits()  # (waits for llama.cpp's output: model time, not ours)
             t_start = perf()
             verdicts = judge.verdicts(state, matcher)
-            banned = verdicts.bad  # shared per state; copied before step-local bans
-            local = 0  # step-local rejections (budget, repetition)
-            refused = 0  # grammar rejections this step
+            # Draws never depend on what the verdict cache already knows (known-bad tokens are
+            # drawn and refused like any other), so a seed gives the same text cold or warm.
+            banned, touched = free, []
+            refused = 0  # grammar refusals this step
+            masked = False  # has every known-bad candidate been banned in one go this step?
+            local = 0  # budget and repetition refusals this step
             fallback = None  # a valid token refused only as a repeat: better than no token
             while True:
                 i = sampler.sample(logits, bias, banned)
                 if i < 0:
-                    if not verdicts.complete:
-                        judge.complete(verdicts)
-                        stats.full_masks += 1
-                        banned = verdicts.bad if banned is verdicts.bad else banned | verdicts.bad
+                    if not masked:
+                        banned, masked = self._with_mask(judge, verdicts, banned, stats), True
                         continue
                     if fallback is not None:
                         i, new_state, done = fallback
                         break
                     raise DecodingError(_stuck_message(matcher, state, out))
+                banned[i] = 1
+                if banned is free:
+                    touched.append(i)
+                stats.rejections += 1  # undone below when the token is taken
                 if i >= n_content:  # an end token: the text may end here (the matcher said so)
-                    if judge.may_end(verdicts):
+                    if not verdicts.bad[i] and judge.may_end(verdicts):
                         new_state, done = state, []
                         break
-                    stats.rejections += 1
-                    if banned is not verdicts.bad:
-                        banned[n_content:] = 1
-                    continue  # may_end marked every end token bad
-                step_result = matcher.advance(state, pieces[i])
+                    continue
+                step_result = None if verdicts.bad[i] else matcher.advance(state, pieces[i])
                 if step_result is None or (not verdicts.good[i] and not judge.allows(verdicts, i)):
-                    # not in the language (matcher) or refused by llama.cpp: never ask again here
                     if step_result is not None:
-                        stats.disagreements += 1
-                    verdicts.bad[i] = 1
-                    banned[i] = 1
-                    stats.rejections += 1
+                        stats.disagreements += 1  # matcher said yes, llama.cpp no: must stay 0
+                    verdicts.bad[i] = 1  # never ask about this token in this state again
                     refused += 1
-                    if refused == REJECTIONS_BEFORE_MASK and not verdicts.complete:
-                        judge.complete(verdicts)
-                        stats.full_masks += 1
-                        banned = verdicts.bad if banned is verdicts.bad else banned | verdicts.bad
+                    if refused == REJECTIONS_BEFORE_MASK and not masked:
+                        banned, masked = self._with_mask(judge, verdicts, banned, stats), True
                     continue
                 new_state, done = step_result
-                reject = matcher.remaining(new_state) > left_after
-                if not reject and params.repeat_penalty > 0:
+                if distance.cost(new_state) > left_after:
+                    local += 1
+                    if local == 16:  # tight budget: ban in one pass all that cannot finish
+                        if banned is free:
+                            banned = banned.copy()
+                        _ban_unfinishable(matcher, cands, state, left_after, banned)
+                    continue
+                if params.repeat_penalty > 0:
                     emoji_now = matcher.completed_emoji(new_state)
                     if (emoji_now is not None and used[emoji_now]
                             and emoji_now != matcher.completed_emoji(state)
@@ -394,16 +414,11 @@ class Engine:
                         stats.repeat_rejections += 1
                         if fallback is None:
                             fallback = (i, new_state, done)
-                        reject = True
-                if not reject:
-                    break
-                stats.rejections += 1
-                if banned is verdicts.bad:
-                    banned = banned.copy()
-                banned[i] = 1
-                local += 1
-                if local == 16 and left_after < 64:  # tight budget: ban all that cannot finish
-                    self._ban_unfinishable(matcher, cands, state, left_after, banned)
+                        continue
+                break
+            stats.rejections -= 1
+            for j in touched:
+                free[j] = 0
             if i >= n_content:
                 stats.stopped_by = "model"
                 stats.constraint_us.append((perf() - t_start) * 1e6)
@@ -435,13 +450,13 @@ class Engine:
             raise DecodingError(_stuck_message(matcher, state, out))
         return out.decode("utf-8")
 
-    @staticmethod
-    def _ban_unfinishable(matcher: Matcher, cands: Candidates, state, left_after: int,
-                          banned: np.ndarray) -> None:
-        for i in np.flatnonzero(banned[: cands.n_content] == 0):
-            step = matcher.advance(state, cands.pieces[i])
-            if step is None or matcher.remaining(step[0]) > left_after:
-                banned[i] = 1
+def _ban_unfinishable(matcher: Matcher, cands: Candidates, state, left_after: int,
+                      banned: np.ndarray) -> None:
+    """Tight budget: ban in one pass every candidate after which the answer cannot be finished."""
+    for i in np.flatnonzero(banned[: cands.n_content] == 0):
+        step = matcher.advance(state, cands.pieces[i])
+        if step is None or cands.distance.cost(step[0]) > left_after:
+            banned[i] = 1
 
 
 class Verdicts:

@@ -405,6 +405,8 @@ class GrammarSampler:
         self.model = model
         self.gbnf = gbnf
         if _ptr is None:
+            if "::=" not in gbnf:  # llama.cpp turns an empty grammar into a sampler that allows all
+                raise GrammarError("llama.cpp rejected the grammar", "the grammar has no rules")
             _LOG.clear()
             with captured_stderr() as err:
                 ptr = C.llama_sampler_init_grammar(model._vocab, gbnf.encode("utf-8"), root.encode("utf-8"))

@@ -115,12 +115,12 @@ _PAGE = """<!doctype html>
 <style>
   body {{ font-family: system-ui, sans-serif; margin: 2rem; background: #fdfcf8; color: #222; }}
   h1 {{ font-size: 1.2rem; font-weight: 600; }}
-  .emogram {{ font-size: 3.5rem; line-height: 1.5; margin: 1rem 0;
+  .emogram {{ font-size: clamp(2rem, 7vw, 3.5rem); line-height: 1.4; margin: 1rem 0;
              font-family: "Noto Color Emoji", "Apple Color Emoji", "Segoe UI Emoji", sans-serif; }}
-  .line {{ display: block; white-space: nowrap; }}
-  .group {{ padding: 0 0.1em; border-radius: 0.2em; }}
+  .line {{ display: flex; flex-wrap: wrap; align-items: center; gap: 0.05em 0.3em; }}
+  .group {{ padding: 0 0.08em; border-radius: 0.2em; white-space: nowrap; }}
   .group:hover {{ background: #f0ead6; }}
-  .op {{ opacity: 0.75; padding: 0 0.15em; }}
+  .op {{ opacity: 0.7; font-size: 0.8em; }}
   .gloss {{ font-size: 1rem; max-width: 45rem; color: #444; }}
 </style>
 </head>
@@ -129,7 +129,7 @@ _PAGE = """<!doctype html>
 <div class="emogram" role="img" aria-label="{gloss}">
 {lines}
 </div>
-<p class="gloss">{gloss}</p>
+<p class="gloss" aria-hidden="true">{gloss}</p>
 </body>
 </html>
 """
@@ -137,7 +137,8 @@ _PAGE = """<!doctype html>
 
 def to_html(explanation: Explanation, *, title: str | None = None) -> str:
     """A self-contained page: large emoji, each group and operator titled with its meaning, and the
-    whole gloss as the accessible label (``role="img"``, ``aria-label``) and as visible text."""
+    whole gloss as the accessible label (``role="img"``, ``aria-label``) and as visible text (hidden
+    from screen readers, which already read the label). Lines wrap on narrow screens."""
     rows = []
     for i, line in enumerate(explanation.lines):
         cells = []
@@ -149,7 +150,7 @@ def to_html(explanation: Explanation, *, title: str | None = None) -> str:
             label = html.escape(gloss_group(group), quote=True)
             cells.append(f'<span class="group" title="{label}" aria-hidden="true">'
                          f"{html.escape(str(group))}</span>")
-        rows.append(f'<span class="line">{" ".join(cells)}</span>')
+        rows.append(f'<div class="line">{"".join(cells)}</div>')
     heading = title or (f"{explanation.topic} in emoji" if explanation.topic else "emogram")
     return _PAGE.format(title=html.escape(heading), gloss=html.escape(gloss(explanation), quote=True),
                         lines="\n".join(rows))

@@ -1,0 +1,44 @@
+"""Shared fixtures: the real models (loaded once per session) and hypothesis profiles.
+
+Profiles: ``ci`` (default; the whole suite fits CI's budget on 2 cores) and ``deep``
+(``HYPOTHESIS_PROFILE=deep pytest``: many more examples, for a long local run).
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+settings.register_profile(
+    "ci", max_examples=60, deadline=None, print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+settings.register_profile(
+    "deep", max_examples=2000, deadline=None, print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+@pytest.fixture(scope="session")
+def gemma():
+    from emogram import models
+    return models.load("gemma3-270m")
+
+
+@pytest.fixture(scope="session")
+def smol():
+    from emogram import models
+    return models.load("smollm2-135m")
+
+
+@pytest.fixture(scope="session")
+def gemma_engine(gemma):
+    from emogram.api import _engine_for
+    return _engine_for(gemma)
+
+
+@pytest.fixture(scope="session")
+def smol_engine(smol):
+    from emogram.api import _engine_for
+    return _engine_for(smol)
