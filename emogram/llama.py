@@ -104,10 +104,10 @@ def check_gguf(path: str | os.PathLike[str]) -> Path:
             head = f.read(24)
     except OSError as exc:
         raise ModelError(f"cannot read model file {p}: {exc.strerror or exc}") from exc
-    if len(head) < 24:
-        raise ModelError(f"model file is truncated ({len(head)} bytes), not a GGUF model: {p}")
     if head[:4] != GGUF_MAGIC:
         raise ModelError(f"not a GGUF model file (it starts with {head[:4]!r}, not b'GGUF'): {p}")
+    if len(head) < 24:
+        raise ModelError(f"GGUF model file is truncated ({len(head)} bytes): {p}")
     version, n_tensors, n_kv = struct.unpack("<IQQ", head[4:24])
     if version not in (2, 3):
         raise ModelError(f"unsupported GGUF version {version} (llama.cpp reads 2 and 3): {p}")

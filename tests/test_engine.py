@@ -43,7 +43,6 @@ def smol_explainer(smol):
     return Explainer("smollm2-135m")
 
 
-@pytest.mark.slow
 def test_two_hundred_decodes_are_all_valid(gemma_explainer, smol_explainer):
     """71 topics x 2 seeds on the default model, plus 58 on SmolLM2: temperatures 0 to 1.5."""
     temps = [0.0, 0.4, 0.7, 1.0, 1.5]

@@ -1,0 +1,126 @@
+"""The command line, driven as a user would: a subprocess, its output and exit code."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from emogram import parse
+
+
+def run(*args: str, env: dict | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "emogram", *args], capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, **(env or {})})
+
+
+def test_main_command_prints_a_valid_explanation_and_nothing_else():
+    out = run("transformers", "--seed", "1")
+    assert out.returncode == 0, out.stderr
+    assert out.stderr == ""
+    parse(out.stdout.rstrip("\n"))
+
+
+def test_verbose_prints_ollama_style_timings_to_stderr():
+    out = run("rain", "--seed", "2", "--verbose")
+    assert out.returncode == 0
+    for key in ("load duration:", "prompt eval count:", "eval count:", "eval rate:", "tokens/s",
+                "constraint per token:"):
+        assert key in out.stderr
+    parse(out.stdout.rstrip("\n"))
+
+
+@pytest.mark.parametrize("fmt, check", [
+    ("gloss", lambda s: s.strip().endswith(".") and s[0].isupper()),
+    ("json", lambda s: "text" in json.loads(s)),
+    ("mermaid", lambda s: s.startswith("flowchart LR")),
+    ("html", lambda s: s.startswith("<!doctype html>")),
+    ("text", lambda s: parse(s.rstrip("\n")) is not None),
+])
+def test_formats(fmt, check):
+    out = run("tea", "--seed", "3", "--format", fmt)
+    assert out.returncode == 0, out.stderr
+    assert check(out.stdout)
+
+
+def test_shape_options_and_model_choice():
+    out = run("the seasons", "--lines", "2", "--steps", "2", "--emoji-per-group", "1", "--seed", "4",
+              "--model", "smollm2-135m")
+    assert out.returncode == 0, out.stderr
+    e = parse(out.stdout.rstrip("\n"))
+    assert len(e.lines) == 2 and all(len(line.groups) == 2 for line in e.lines)
+
+
+def test_think_shows_reasoning_on_stderr_and_emoji_on_stdout():
+    out = run("rainbows", "--think", "--seed", "5")
+    assert out.returncode == 0, out.stderr
+    assert "Thinking..." in out.stderr and "done thinking" in out.stderr
+    parse(out.stdout.rstrip("\n"))
+
+
+@pytest.mark.parametrize("args, code, message", [
+    (["x", "--lines", "5-2"], 1, "minimum (5) is above the maximum (2)"),
+    (["x", "--model", "/nonexistent/model.gguf"], 1, "model file not found: /nonexistent/model.gguf"),
+    (["x", "--palette", "abc"], 1, "not a fully-qualified emoji"),
+    (["x", "--emoji-version", "ninety"], 1, "not a version number"),
+    (["x", "--lines", "many"], 2, "expected N or MIN-MAX"),
+    (["x", "--format", "pdf"], 2, "invalid choice"),
+    (["   "], 1, "topic is empty"),
+    ([], 2, "required"),
+])
+def test_user_errors_are_one_line_without_traceback(args, code, message):
+    out = run(*args)
+    assert out.returncode == code
+    assert message in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_not_a_model_file(tmp_path):
+    bad = tmp_path / "fake.gguf"
+    bad.write_text("hello")
+    out = run("x", "--model", str(bad))
+    assert out.returncode == 1 and "not a GGUF model file" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_models_lists_presets():
+    out = run("models")
+    assert out.returncode == 0
+    assert "gemma3-270m [default]" in out.stdout and "smollm2-135m" in out.stdout
+    assert "installed" in out.stdout
+
+
+def test_grammar_prints_gbnf_or_lark():
+    out = run("grammar", "--lines", "1", "--palette", "🍎🍌", "--stats")
+    assert out.returncode == 0
+    assert "root" in out.stdout and "::=" in out.stdout and "GBNF rules" in out.stderr
+    lark_out = run("grammar", "--lark")
+    assert "EMOJI: /" in lark_out.stdout
+
+
+def test_doctor_says_which_sampler_and_backend():
+    out = run("doctor", env={"EMOGRAM_PURE_PYTHON": "1"})
+    assert out.returncode == 0
+    assert "sampler:" in out.stdout and "python (EMOGRAM_PURE_PYTHON is set)" in out.stdout
+    assert "GPU offload:" in out.stdout and "extra buffer types:" in out.stdout
+
+
+def test_explain_subcommand_for_a_topic_named_like_a_command():
+    out = run("explain", "models", "--seed", "1")
+    assert out.returncode == 0 and parse(out.stdout.rstrip("\n"))
+
+
+def test_version():
+    out = run("--version")
+    assert out.returncode == 0 and out.stdout.startswith("emogram ")
+
+
+def test_the_installed_command_exists():
+    import shutil
+    exe = shutil.which("emogram") or os.path.join(os.path.dirname(sys.executable), "emogram")
+    if not os.path.exists(exe):
+        pytest.skip("emogram is not installed as a command in this environment (pip install .)")
+    out = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0
