@@ -45,9 +45,12 @@ def build_request(*, lines=None, steps=None, emoji_per_group=None, operators=Non
                   emoji_version=None, exclude=None, emoji_filter: EmojiFilter | None = None,
                   temperature: float | None = None, top_k: int | None = None,
                   top_p: float | None = None, min_p: float | None = None,
-                  repeat_penalty: float | None = None, seed: int | None = None,
+                  repeat_penalty: float | None = None, filler_penalty: float | None = None,
+                  partial_penalty: float | None = None,
+                  seed: int | None = None,
                   think: bool = False, max_tokens: int | None = None,
-                  max_think_tokens: int | None = None) -> Request:
+                  max_think_tokens: int | None = None, hint: float | None = None,
+                  examples: int | None = None) -> Request:
     """Turn keyword arguments into an engine request, checking each one."""
     shape_args = {}
     if lines is not None:
@@ -79,7 +82,9 @@ def build_request(*, lines=None, steps=None, emoji_per_group=None, operators=Non
         top_k=defaults.top_k if top_k is None else top_k,
         top_p=defaults.top_p if top_p is None else top_p,
         min_p=defaults.min_p if min_p is None else min_p,
-        repeat_penalty=defaults.repeat_penalty if repeat_penalty is None else repeat_penalty)
+        repeat_penalty=defaults.repeat_penalty if repeat_penalty is None else repeat_penalty,
+        filler_penalty=defaults.filler_penalty if filler_penalty is None else filler_penalty,
+        partial_penalty=defaults.partial_penalty if partial_penalty is None else partial_penalty)
     if not isinstance(think, bool):
         raise InputTypeError(f"think must be True or False, not {type(think).__name__}")
     budget = _positive_int(max_tokens, "max_tokens", DEFAULT_MAX_TOKENS)
@@ -87,8 +92,14 @@ def build_request(*, lines=None, steps=None, emoji_per_group=None, operators=Non
     from .sampling import seed_state
     if seed is not None:
         seed_state(seed)  # type check
+    if hint is not None and (isinstance(hint, bool) or not isinstance(hint, (int, float))):
+        raise InputTypeError(f"hint must be a number, not {type(hint).__name__}")
+    from .prompts import EXAMPLES
+    n_examples = len(EXAMPLES) if examples is None else examples
+    if isinstance(n_examples, bool) or not isinstance(n_examples, int) or not 0 <= n_examples <= len(EXAMPLES):
+        raise InputError(f"examples must be an int from 0 to {len(EXAMPLES)}, got {examples!r}")
     return Request(grammar=grammar, params=params, seed=seed, max_tokens=budget, think=think,
-                   max_think_tokens=think_budget)
+                   max_think_tokens=think_budget, hint=float(hint or 0.0), examples=n_examples)
 
 
 def _positive_int(value, name: str, default: int) -> int:
@@ -215,7 +226,8 @@ def explain(topic: str, *, model: str | os.PathLike[str] | None = None, device: 
     set; ``emoji_version`` to those a phone of that Emoji version shows. ``seed`` makes the answer
     reproducible. ``think`` lets the model reason in words first (returned as ``.reasoning``).
     ``max_tokens`` is the answer's budget: the answer always ends complete within it.
-    More sampling knobs: ``top_k``, ``top_p``, ``min_p``, ``repeat_penalty``, ``max_think_tokens``,
+    More sampling knobs: ``top_k``, ``top_p``, ``min_p``, ``repeat_penalty`` (pull away from emoji
+    already used), ``filler_penalty`` (pull away from plain coloured shapes), ``max_think_tokens``,
     ``emoji_filter``.
     """
     return _explainer(model, device).explain(

@@ -3,19 +3,23 @@
 Per step, after the forward pass:
 
 1. **Pre-filter.** Only tokens whose bytes can occur in emoji-only text are candidates (computed
-   once per model and grammar: a few hundred of a vocabulary of 49k-262k), plus the tokens that end
-   an answer. The cheap distribution is built over those only.
+   once per model and grammar: a few hundred to 1,500 of a vocabulary of 49k-262k), plus the tokens
+   that end an answer. The cheap distribution is built over those only (``sampling.py``, in C).
 2. **Rejection sampling** (as llama.cpp's ``common/sampling.cpp`` does): draw one candidate, then ask
-   the judges about that single token: the matcher (is it in the language, and can the text still
-   be completed within the token budget?) and llama.cpp's grammar sampler (the GBNF). Both must say
-   yes. A rejected token is banned for this step and we draw again; after a few rejections the
-   grammar is applied to all candidates at once and the draw is made among the survivors.
-3. **Accept** the token in the grammar sampler and the matcher, then evaluate it.
+   the judges about that single token: the matcher (is it in the language? can the answer still be
+   finished within the tokens left?) and llama.cpp's grammar sampler (the GBNF). Both must say yes.
+   A refused token is banned for this step and we draw again; after a few refusals every candidate
+   the grammar refuses is banned at once and the draw is made among the rest.
+3. **Accept** the token, advance the matcher, evaluate the token.
 
-The budget is kept by the matcher's distance: a token is only taken if the bytes still needed after
-it fit in the tokens left (every vocabulary we ship can write any byte as one token), so when the
-budget runs low the text closes its emoji, group and line instead of being cut. No token is ever
-accepted by llama.cpp before it approved it, so llama.cpp never throws.
+llama.cpp's verdicts depend only on the grammar state, which the matcher state identifies, so they
+are remembered per state: each question is put to llama.cpp once per process, and llama.cpp's
+sampler is only brought up to date (by replaying the tokens it approved) when a new question comes.
+Draws never depend on what is remembered, so a seed gives the same text cold or warm.
+
+The budget is kept with ``budget.TokenDistance``: a token is only taken if the tokens still needed
+after it fit in the tokens left, so a small budget closes the answer (its emoji, group and line)
+instead of cutting it. No token is accepted by llama.cpp before it approved it, so it never throws.
 """
 
 from __future__ import annotations
@@ -25,7 +29,6 @@ import math
 import statistics
 import threading
 import time
-import weakref
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Protocol
@@ -35,10 +38,10 @@ import numpy as np
 from . import prompts
 from .errors import DecodingError, InputError
 from .grammar import Grammar
-from .llama import GrammarSampler, Model
 from .budget import TokenDistance
+from .llama import GrammarSampler, Model
 from .matcher import Matcher, _utf8_len, matcher_for
-from .sampling import PySampler, SamplingParams, make_sampler
+from .sampling import SamplingParams, make_sampler
 
 REJECTIONS_BEFORE_MASK = 4
 
@@ -59,7 +62,7 @@ class Stats:
     constraint_us: list[float] = field(default_factory=list, repr=False)
     rejections: int = 0
     full_masks: int = 0
-    repeat_rejections: int = 0
+    penalty_rejections: int = 0
     disagreements: int = 0  # matcher said yes, llama.cpp said no (must stay 0; tests check)
     llama_checks: int = 0  # single-token questions put to llama.cpp (the rest came from the cache)
     llama_masks: int = 0  # whole-candidate-list questions put to llama.cpp
@@ -98,6 +101,7 @@ class Request:
     max_think_tokens: int = 96
     prompt_style: str | None = None
     examples: int = len(prompts.EXAMPLES)
+    hint: float = 0.0  # logit bonus for emoji whose names share a word with the topic (retrieval.py)
 
 
 class Forward(Protocol):
@@ -182,9 +186,13 @@ def prefilter(model: Model, matcher: Matcher, end_texts: tuple[str, ...]) -> Can
     pieces = model.pieces()
     content, ends = [], []
     end_bytes = tuple(t.encode() for t in end_texts)
+    eog = set(model.eog_tokens())
+    used_bytes = bytes(sorted({b for e in encodings for b in e} | set(b" \t\r\n\x0b\x0c")))
     for tok, piece in enumerate(pieces):
-        if model.is_eog(tok):
+        if tok in eog:
             ends.append(tok)
+        elif piece.translate(None, used_bytes) or not piece:  # a byte no emoji text has: most tokens
+            continue
         elif model.is_control(tok):
             continue
         elif end_bytes and any(piece.startswith(e) and not piece[len(e):].strip() for e in end_bytes):
@@ -193,10 +201,10 @@ def prefilter(model: Model, matcher: Matcher, end_texts: tuple[str, ...]) -> Can
             content.append(tok)
     if not content:
         raise DecodingError(f"no token of {model.path.name} can write an emoji")
-    eog = next((t for t in ends if model.is_eog(t)), model.eos)
+    judge_eog = next((t for t in ends if t in eog), model.eos)
     tokens = np.array(content + ends, dtype=np.int32)
     distance = TokenDistance(matcher, [pieces[t] for t in content])
-    return Candidates(tokens, tuple(pieces[t] for t in tokens), len(content), eog, distance,
+    return Candidates(tokens, tuple(pieces[t] for t in tokens), len(content), judge_eog, distance,
                       distance.cost(matcher.initial))
 
 
@@ -208,29 +216,22 @@ class Engine:
     def __init__(self, model: Model) -> None:
         self.model = model
         self._setup_lock = threading.Lock()
-        self._judges: dict[Grammar, GrammarSampler] = {}
-        self._candidates: dict[tuple[Grammar, tuple[str, ...]], Candidates] = {}
-        self._caches: dict[tuple[Grammar, int], VerdictCache] = {}
+        self._setups: dict[tuple[Grammar, tuple[str, ...]], _Setup] = {}
+        self._every_token: np.ndarray | None = None
 
-    def _pristine(self, grammar: Grammar) -> GrammarSampler:
-        """The compiled grammar in its start state (compiled once; clones are cheap to make)."""
-        with self._setup_lock:
-            judge = self._judges.get(grammar)
-            if judge is None:
-                judge = self._judges[grammar] = GrammarSampler(self.model, grammar.gbnf)
-            return judge
-
-    def _verdicts(self, grammar: Grammar, cands: Candidates) -> "VerdictCache":
-        with self._setup_lock:
-            return self._caches.setdefault((grammar, id(cands)), VerdictCache())
-
-    def candidates(self, grammar: Grammar, end_texts: tuple[str, ...] = ()) -> Candidates:
+    def _setup(self, grammar: Grammar, end_texts: tuple[str, ...]) -> "_Setup":
+        """Per (grammar, end texts), made once: candidates, the compiled grammar, the verdicts."""
         key = (grammar, end_texts)
         with self._setup_lock:
-            cands = self._candidates.get(key)
-            if cands is None:
-                cands = self._candidates[key] = prefilter(self.model, matcher_for(grammar), end_texts)
-            return cands
+            setup = self._setups.get(key)
+            if setup is None:
+                cands = prefilter(self.model, matcher_for(grammar), end_texts)
+                setup = self._setups[key] = _Setup(cands, GrammarSampler(self.model, grammar.gbnf),
+                                                   VerdictCache())
+            return setup
+
+    def candidates(self, grammar: Grammar, end_texts: tuple[str, ...] = ()) -> Candidates:
+        return self._setup(grammar, end_texts).candidates
 
     def explain(self, topic: str, request: Request) -> Result:
         result = None
@@ -266,7 +267,8 @@ class Engine:
                 t0 = time.perf_counter()
                 stats.prompt_tokens += model.prefill_split(shared, own + tail)
                 stats.prompt_seconds += time.perf_counter() - t0
-            text = yield from self.constrained(grammar, request, model, stats, prompt.end_texts, started)
+            text = yield from self.constrained(grammar, request, model, stats, prompt.end_texts, started,
+                                               topic)
         stats.total_seconds = time.perf_counter() - started
         yield Event("done", result=Result(text, reasoning.strip(), stats, prompt.text))
 
@@ -288,7 +290,10 @@ class Engine:
     def _think(self, prompt: prompts.Prompt, request: Request, stats: Stats) -> Iterator[str]:
         """Free text until the closing marker, an end token, or the thinking budget."""
         model = self.model
-        everything = _all_tokens(model)
+        if self._every_token is None:
+            self._every_token = np.array([t for t in range(model.n_vocab)
+                                          if not model.is_control(t) or model.is_eog(t)], dtype=np.int32)
+        everything = self._every_token
         sampler = make_sampler(everything, request.params, _sub_seed(request.seed, 1))
         zeros_f = np.zeros(len(everything), dtype=np.float64)
         zeros_b = np.zeros(len(everything), dtype=np.uint8)
@@ -319,14 +324,15 @@ class Engine:
 
     def constrained(self, grammar: Grammar, request: Request, forward: "Forward",
                     stats: Stats | None = None, end_texts: tuple[str, ...] = (),
-                    started: float | None = None) -> Iterator[Event]:
+                    started: float | None = None, topic: str = "") -> Iterator[Event]:
         """The emoji phase alone: sample, judge, accept, advance, until the text is complete.
 
         ``forward`` gives the logits and takes each chosen token: normally the model (a forward
         pass per token); tests pass logits drawn by hypothesis to exercise this loop thousands of
         times without a forward pass. Returns (as the generator's value) the text.
         """
-        cands = self.candidates(grammar, end_texts)
+        setup = self._setup(grammar, end_texts)
+        cands = setup.candidates
         if request.max_tokens < cands.min_answer_tokens:
             need = cands.min_answer_tokens
             raise InputError(f"max_tokens={request.max_tokens} is too small: the shortest complete "
@@ -335,24 +341,26 @@ class Engine:
         matcher = matcher_for(grammar)
         stats = stats if stats is not None else Stats()
         started = time.perf_counter() if started is None else started
-        judge = _Judge(self._pristine(grammar), self._verdicts(grammar, cands), cands)
+        judge = _Judge(setup.pristine, setup.verdicts, cands)
         try:
-            return (yield from self._emoji_loop(cands, matcher, judge, request, stats, started, forward))
+            bias = _static_bias(cands, grammar, topic, request)
+            return (yield from self._emoji_loop(cands, matcher, judge, request, stats, started, forward,
+                                                bias))
         finally:
             stats.llama_checks = judge.checks
             stats.llama_masks = judge.masks
             judge.close()
 
     def _emoji_loop(self, cands: Candidates, matcher: Matcher, judge: "_Judge", request: Request,
-                    stats: Stats, started: float, forward: "Forward") -> Iterator[Event]:
+                    stats: Stats, started: float, forward: "Forward", bias: np.ndarray) -> Iterator[Event]:
         params = request.params
         sampler = make_sampler(cands.tokens, params, _sub_seed(request.seed, 0))
         stats.sampler = sampler.implementation
-        bias = np.zeros(len(cands.tokens), dtype=np.float64)
         pieces, tokens, n_content = cands.pieces, cands.tokens, cands.n_content
         distance = cands.distance
         state = matcher.initial
         used: Counter[str] = Counter()
+        filler = _geometric(request.grammar.emoji)
         literals = matcher.literals
         out = bytearray()
         perf = time.perf_counter
@@ -406,12 +414,12 @@ class Engine:
                             banned = banned.copy()
                         _ban_unfinishable(matcher, cands, state, left_after, banned)
                     continue
-                if params.repeat_penalty > 0:
-                    emoji_now = matcher.completed_emoji(new_state)
-                    if (emoji_now is not None and used[emoji_now]
-                            and emoji_now != matcher.completed_emoji(state)
-                            and sampler.uniform() >= math.exp(-params.repeat_penalty * used[emoji_now])):
-                        stats.repeat_rejections += 1
+                emoji_now = matcher.committed_emoji(new_state)
+                if emoji_now is not None and emoji_now != matcher.committed_emoji(state):
+                    weight = params.repeat_penalty * used[emoji_now] + (
+                        params.filler_penalty if emoji_now in filler else 0.0)
+                    if weight > 0 and sampler.uniform() >= math.exp(-weight):
+                        stats.penalty_rejections += 1
                         if fallback is None:
                             fallback = (i, new_state, done)
                         continue
@@ -471,6 +479,13 @@ class Verdicts:
         self.end: bool | None = None if may_end else False
         if not may_end:
             self.bad[n_content:] = 1
+
+
+@dataclass(frozen=True)
+class _Setup:
+    candidates: Candidates
+    pristine: GrammarSampler  # the grammar compiled by llama.cpp, in its start state
+    verdicts: "VerdictCache"
 
 
 class VerdictCache:
@@ -554,6 +569,34 @@ class _Judge:
             self.live = None
 
 
+@functools.lru_cache(maxsize=16)
+def _geometric(emoji: tuple[str, ...]) -> frozenset[str]:
+    from .unicode import lookup
+    return frozenset(e for e in emoji if (info := lookup(e)) is not None and info.is_geometric)
+
+
+def _static_bias(cands: Candidates, grammar: Grammar, topic: str, request: Request) -> np.ndarray:
+    """Per-candidate logit offsets for the whole answer: a bonus on the tokens that begin emoji
+    whose names share a word with the topic (``hint``), and a malus on tokens that hold only part of
+    a character (``partial_penalty``): in vocabularies with whole-emoji tokens, byte pieces are the
+    model's fallback and spell emoji it knows little about."""
+    bias = np.zeros(len(cands.tokens), dtype=np.float64)
+    content = cands.pieces[: cands.n_content]
+    if request.hint and topic:
+        from .retrieval import related
+        starts = [e.encode() for e in related(topic, grammar.emoji)]
+        for i, piece in enumerate(content):
+            if any(s.startswith(piece) for s in starts):
+                bias[i] += request.hint
+    if request.params.partial_penalty:
+        for i, piece in enumerate(content):
+            try:
+                piece.decode("utf-8")
+            except UnicodeDecodeError:
+                bias[i] -= request.params.partial_penalty
+    return bias
+
+
 def _stuck_message(matcher: Matcher, state, out: bytes) -> str:
     text = bytes(out).decode("utf-8", errors="replace")
     return (f"no token can continue the explanation after {text!r} "
@@ -562,17 +605,6 @@ def _stuck_message(matcher: Matcher, state, out: bytes) -> str:
 
 def _sub_seed(seed: int | None, k: int) -> int | None:
     return None if seed is None else (seed * 1_000_003 + k) & ((1 << 64) - 1)
-
-
-@functools.lru_cache(maxsize=8)
-def _all_tokens_cached(model_ref) -> np.ndarray:
-    model = model_ref()
-    return np.array([t for t in range(model.n_vocab) if not model.is_control(t) or model.is_eog(t)],
-                    dtype=np.int32)
-
-
-def _all_tokens(model: Model) -> np.ndarray:
-    return _all_tokens_cached(weakref.ref(model))
 
 
 def _split_prompt(model: Model, prompt: prompts.Prompt, topic: str) -> tuple[list[int], list[int]]:

@@ -211,6 +211,7 @@ class Model:
         self._tokens: list[int] = []  # what the context currently holds (sequence 0)
         self._one = (C.llama_token * 1)()
         self._pieces: list[bytes] | None = None
+        self._eog: list[int] | None = None
         self._logits_addr = 0
         self._logits_view = np.zeros(0, dtype=np.float32)
         self.load_info = LoadInfo(str(self.path), time.perf_counter() - start, mp.n_gpu_layers,
@@ -298,7 +299,10 @@ class Model:
         return bool(C.llama_vocab_is_control(self._vocab, token))
 
     def eog_tokens(self) -> list[int]:
-        return [t for t in range(self.n_vocab) if self.is_eog(t)]
+        """Every end-of-generation token (computed once)."""
+        if self._eog is None:
+            self._eog = [t for t in range(self.n_vocab) if self.is_eog(t)]
+        return list(self._eog)
 
     @property
     def bos(self) -> int:

@@ -205,11 +205,12 @@ class Matcher:
                 raise AssertionError("a lexeme continuation is also a lexeme start")
         self.literals = frozenset(literals)
         self.min_rest = self._min_rest()
+        self.sole = self._sole_completions()
         cost = {text: len(text.encode()) for text in literals}
         cost[EMOJI] = self.min_rest_from_root(EMOJI)
         self.dfa = LexemeDFA.build(grammar.rules, cost)
         self.initial: State = (0, ROOT, b"", "")
-        self._prefixes: dict[int, dict[bytes, list[int]]] = {}
+        self._prefixes: dict[int, dict[bytes, dict[str, int]]] = {}
 
     # -- precomputation --
     def _min_rest(self) -> list[int]:
@@ -224,6 +225,25 @@ class Matcher:
             return best
 
         return [rest(n) if n != ROOT else 0 for n in range(len(self.children))]
+
+    def _sole_completions(self) -> list[str | None]:
+        """For each node: the rest of the one lexeme it can still become, or None if several."""
+        memo: dict[int, str | None] = {}
+
+        def sole(n: int) -> str | None:
+            if n not in memo:
+                kids = self.children[n]
+                if self.final[n] is not None:
+                    memo[n] = None if kids else ""
+                elif len(kids) == 1:
+                    (cp, child), = kids.items()
+                    rest = sole(child)
+                    memo[n] = None if rest is None else chr(cp) + rest
+                else:
+                    memo[n] = None
+            return memo[n]
+
+        return [None if n == ROOT else sole(n) for n in range(len(self.children))]
 
     def min_rest_from_root(self, sym: str) -> int:
         return min(len(chr(cp).encode()) + self.min_rest[c]
@@ -354,6 +374,17 @@ class Matcher:
         if n != ROOT and not pending and self.final[n] == EMOJI:
             return text
         return None
+
+    def committed_emoji(self, state: State) -> str | None:
+        """The content emoji the text is now bound to write: the one just finished, or the only one
+        the open lexeme can still become (``♻`` can only become ``♻️``). None if not yet decided."""
+        _, n, pending, text = state
+        if n == ROOT or pending or self.lexeme[n] != EMOJI:
+            return None
+        if self.final[n] == EMOJI:
+            return text
+        rest = self.sole[n]
+        return None if rest is None else text + rest
 
     def text_accepted(self, text: str) -> bool:
         """Whole-text check (tests and the oracle's twin)."""

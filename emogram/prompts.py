@@ -50,6 +50,15 @@ EXAMPLES: tuple[Example, ...] = (
     Example("rainbows",
             "sunlight and rain drops, the light bends and splits into colours",
             "☀️ ➕ 🌧️ ➡️ 💧🔦 ➡️ 🌈"),
+    Example("recycling",
+            "cans, bottles and paper are sorted, a factory makes them into new things, good for the planet",
+            "🥫🧴📰 ➡️ ♻️ ➡️ 🏭\n➡️ 📦 🟰 🌍💚"),
+    Example("sleep",
+            "at night you go to bed, you dream, the alarm wakes you in the morning",
+            "🌙 ➕ 🛏️ ➡️ 😴\n➡️ 💭 ➡️ ⏰☀️"),
+    Example("football",
+            "players run and kick the ball into the goal, one team wins and the other is sad",
+            "⚽ ➕ 🏃🏃 ➡️ 🥅\n➡️ 🎉 🆚 😢"),
 )
 
 

@@ -50,6 +50,12 @@ class EmojiInfo:
         return KEYCAP in self.char
 
     @property
+    def is_geometric(self) -> bool:
+        """Plain coloured shapes (``🟨 🔵 ▪️ 🔶``), told by their CLDR names alone: words of colour,
+        size and shape only. Small models fall back on them as filler; the engine pulls away."""
+        return set(self.name.lower().replace("-", " ").split()) <= _GEOMETRIC_WORDS
+
+    @property
     def kind(self) -> str:
         """One label per emoji, for counting: single, zwj, skin-tone, flag, tag-flag, keycap, vs16."""
         if len(self.char) == 1:
@@ -65,6 +71,11 @@ class EmojiInfo:
         if self.is_keycap:
             return "keycap"
         return "vs16"
+
+
+_GEOMETRIC_WORDS = frozenset(
+    "black white red orange yellow green blue purple brown large medium small square circle "
+    "diamond triangle pointed up down button".split())
 
 
 def _cldr_name(char: str, short: str) -> str:

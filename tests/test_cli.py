@@ -5,15 +5,18 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from pathlib import Path
 import sys
 
 import pytest
 
 from emogram import parse
 
+HERE = Path(__file__).resolve().parent  # not the repository root: test the installed package
+
 
 def run(*args: str, env: dict | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "emogram", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "emogram", *args], cwd=HERE, capture_output=True, text=True,
                           timeout=timeout, env={**os.environ, **(env or {})})
 
 

@@ -13,6 +13,8 @@ import pytest
 from emogram import ModelError, explain, models
 from emogram.llama import Model, supports_gpu_offload, use_extra_buffers
 
+HERE = Path(__file__).resolve().parent  # not the repository root: test the installed package
+
 
 @pytest.mark.parametrize("name", sorted(models.PRESETS))
 def test_each_preset_resolves_and_loads(name):
@@ -69,7 +71,7 @@ def test_bad_files_never_kill_the_process(tmp_path):
             "for p in sys.argv[1:]:\n"
             "    try:\n        Model(p)\n    except ModelError:\n        pass\n"
             "print('survived')\n")
-    out = subprocess.run([sys.executable, "-c", code, *paths], capture_output=True, text=True, timeout=120)
+    out = subprocess.run([sys.executable, "-c", code, *paths], cwd=HERE, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and "survived" in out.stdout
 
 
@@ -103,7 +105,7 @@ def test_hugging_face_without_the_package_says_what_to_install():
             "from emogram import models, ModelError\n"
             "try:\n    models.resolve('hf:someone/some-model-GGUF:*Q4_K_M.gguf')\n"
             "except ModelError as e:\n    print(e)\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    out = subprocess.run([sys.executable, "-c", code], cwd=HERE, capture_output=True, text=True, timeout=60)
     assert "pip install huggingface_hub" in out.stdout
 
 
@@ -113,7 +115,7 @@ def test_hugging_face_offline_is_a_clear_error():
     code = ("from emogram import models, ModelError\n"
             "try:\n    models.resolve('hf:someone/some-model-GGUF')\n"
             "except ModelError as e:\n    print('ModelError:', e)\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
+    out = subprocess.run([sys.executable, "-c", code], cwd=HERE, capture_output=True, text=True, env=env, timeout=60)
     assert "ModelError: could not fetch someone/some-model-GGUF" in out.stdout
 
 
@@ -159,7 +161,7 @@ def test_two_threads_share_one_model_safely(smol):
 def test_no_llama_cpp_log_on_stderr_by_default():
     code = ("from emogram import explain\n"
             "print(explain('rain', model='smollm2-135m', seed=1, max_tokens=12))\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    out = subprocess.run([sys.executable, "-c", code], cwd=HERE, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip()
     assert out.stderr == ""

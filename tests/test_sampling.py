@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+from pathlib import Path
 import sys
 
 import numpy as np
@@ -17,6 +18,8 @@ from emogram.sampling import (PySampler, SamplingParams, active_implementation, 
 REQUIRE_NATIVE = os.environ.get("EMOGRAM_REQUIRE_NATIVE") == "1"
 needs_native = pytest.mark.skipif(not native_available() and not REQUIRE_NATIVE,
                                   reason="emogram._native is not built (pip install . builds it)")
+
+HERE = Path(__file__).resolve().parent  # not the repository root: test the installed package
 
 
 def test_native_extension_is_built_where_required():
@@ -84,11 +87,13 @@ def test_sampling_params_are_checked():
         SamplingParams(temperature="hot")
 
 
-def test_pure_python_can_be_forced():
-    code = "from emogram.sampling import active_implementation as a; print(a())"
+def test_pure_python_can_be_forced_and_still_explains():
+    code = ("from emogram.sampling import active_implementation as a; from emogram import explain\n"
+            "e = explain('tea', seed=1, max_tokens=16)\nprint(a(), e.stats.sampler, str(e) != '')")
     env = dict(os.environ, EMOGRAM_PURE_PYTHON="1")
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "python"
+    out = subprocess.run([sys.executable, "-c", code], cwd=HERE, env=env, capture_output=True, text=True,
+                         timeout=300)
+    assert out.stdout.split() == ["python", "python", "True"], out.stderr
 
 
 @needs_native
