@@ -19,8 +19,9 @@ from .engine import Engine, Event, Request
 from .errors import DecodingError, InputError, InputTypeError
 from .grammar import Operator, Shape, compile_grammar
 from .language import Explanation, parse
-from .sampling import SamplingParams
-from .unicode import EmojiFilter
+from .prompts import EXAMPLES
+from .sampling import SamplingParams, seed_state
+from .unicode import EmojiFilter, split_emoji
 
 MAX_TOPIC_CHARS = 300
 DEFAULT_MAX_TOKENS = 96
@@ -61,7 +62,6 @@ def build_request(*, lines=None, steps=None, emoji_per_group=None, operators=Non
         shape_args["emoji_per_group"] = emoji_per_group
     if operators is not None:
         if isinstance(operators, str):
-            from .unicode import split_emoji
             operators = split_emoji(operators) if operators.strip() else []
         shape_args["operators"] = tuple(operators)
     shape = Shape(**shape_args)
@@ -76,25 +76,18 @@ def build_request(*, lines=None, steps=None, emoji_per_group=None, operators=Non
         if flt.palette is not None and not flt.palette:
             raise InputError("palette is empty; give at least one emoji (e.g. palette='🍎🍌🍇')")
     grammar = compile_grammar(shape, flt)
-    defaults = SamplingParams()
-    params = SamplingParams(
-        temperature=defaults.temperature if temperature is None else temperature,
-        top_k=defaults.top_k if top_k is None else top_k,
-        top_p=defaults.top_p if top_p is None else top_p,
-        min_p=defaults.min_p if min_p is None else min_p,
-        repeat_penalty=defaults.repeat_penalty if repeat_penalty is None else repeat_penalty,
-        filler_penalty=defaults.filler_penalty if filler_penalty is None else filler_penalty,
-        partial_penalty=defaults.partial_penalty if partial_penalty is None else partial_penalty)
+    knobs = dict(temperature=temperature, top_k=top_k, top_p=top_p, min_p=min_p,
+                 repeat_penalty=repeat_penalty, filler_penalty=filler_penalty,
+                 partial_penalty=partial_penalty)
+    params = SamplingParams(**{k: v for k, v in knobs.items() if v is not None})
     if not isinstance(think, bool):
         raise InputTypeError(f"think must be True or False, not {type(think).__name__}")
     budget = _positive_int(max_tokens, "max_tokens", DEFAULT_MAX_TOKENS)
     think_budget = _positive_int(max_think_tokens, "max_think_tokens", 96)
-    from .sampling import seed_state
     if seed is not None:
         seed_state(seed)  # type check
     if hint is not None and (isinstance(hint, bool) or not isinstance(hint, (int, float))):
         raise InputTypeError(f"hint must be a number, not {type(hint).__name__}")
-    from .prompts import EXAMPLES
     n_examples = len(EXAMPLES) if examples is None else examples
     if isinstance(n_examples, bool) or not isinstance(n_examples, int) or not 0 <= n_examples <= len(EXAMPLES):
         raise InputError(f"examples must be an int from 0 to {len(EXAMPLES)}, got {examples!r}")

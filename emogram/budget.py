@@ -13,10 +13,9 @@ Tokens that span two lexemes (``" ➡️"``) are only ever shortcuts, so the bou
 
 from __future__ import annotations
 
-import heapq
 import sys
 
-from .matcher import ROOT, Matcher, State
+from .matcher import ROOT, Matcher, State, distances_to_accept
 
 INF = float("inf")
 
@@ -89,25 +88,7 @@ class TokenDistance:
 
     # -- across lexemes --
     def _structure_costs(self) -> list[float]:
-        dfa = self.m.dfa
-        back: list[list[tuple[int, float]]] = [[] for _ in dfa.trans]
-        for q, row in enumerate(dfa.trans):
-            for sym, to in row.items():
-                back[to].append((q, self.lexeme_cost.get(sym, INF)))
-        dist = [INF] * len(dfa.trans)
-        heap = []
-        for q in dfa.accepting:
-            dist[q] = 0
-            heap.append((0, q))
-        while heap:
-            d, q = heapq.heappop(heap)
-            if d > dist[q]:
-                continue
-            for p, c in back[q]:
-                if d + c < dist[p]:
-                    dist[p] = d + c
-                    heapq.heappush(heap, (d + c, p))
-        return dist
+        return distances_to_accept(self.m.dfa.trans, self.m.dfa.accepting, self.lexeme_cost)
 
     def cost(self, state: State) -> float:
         q, n, pending, _ = state

@@ -61,7 +61,6 @@ class Stats:
     total_seconds: float = 0.0
     constraint_us: list[float] = field(default_factory=list, repr=False)
     rejections: int = 0
-    full_masks: int = 0
     penalty_rejections: int = 0
     disagreements: int = 0  # matcher said yes, llama.cpp said no (must stay 0; tests check)
     llama_checks: int = 0  # single-token questions put to llama.cpp (the rest came from the cache)
@@ -142,6 +141,7 @@ class Candidates:
     eog: int  # one end-of-generation token, to ask llama.cpp "may the text end here?"
     distance: TokenDistance  # tokens still needed to finish, from any matcher state
     min_answer_tokens: float  # tokens of the shortest complete answer (smaller budgets are refused)
+    partial: np.ndarray  # bool: content tokens holding only part of a character
 
 
 def _alphabet(matcher: Matcher) -> set[int]:
@@ -204,8 +204,17 @@ def prefilter(model: Model, matcher: Matcher, end_texts: tuple[str, ...]) -> Can
     judge_eog = next((t for t in ends if t in eog), model.eos)
     tokens = np.array(content + ends, dtype=np.int32)
     distance = TokenDistance(matcher, [pieces[t] for t in content])
+    partial = np.array([not _whole_characters(pieces[t]) for t in content] + [False] * len(ends))
     return Candidates(tokens, tuple(pieces[t] for t in tokens), len(content), judge_eog, distance,
-                      distance.cost(matcher.initial))
+                      distance.cost(matcher.initial), partial)
+
+
+def _whole_characters(piece: bytes) -> bool:
+    try:
+        piece.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 # --- the engine -----------------------------------------------------------------------------
@@ -273,12 +282,11 @@ class Engine:
         yield Event("done", result=Result(text, reasoning.strip(), stats, prompt.text))
 
     @staticmethod
-    def _with_mask(judge: "_Judge", verdicts: "Verdicts", banned: np.ndarray, stats: Stats) -> np.ndarray:
+    def _with_mask(judge: "_Judge", verdicts: "Verdicts", banned: np.ndarray) -> np.ndarray:
         """Ban every candidate the grammar refuses (asking llama.cpp about all of them if the cache
         does not know them all yet): the step after too many single refusals."""
         if not verdicts.complete:
             judge.complete(verdicts)
-            stats.full_masks += 1
         return banned | verdicts.bad
 
     def _check_room(self, n_prompt: int, request: Request) -> None:
@@ -382,7 +390,7 @@ class Engine:
                 i = sampler.sample(logits, bias, banned)
                 if i < 0:
                     if not masked:
-                        banned, masked = self._with_mask(judge, verdicts, banned, stats), True
+                        banned, masked = self._with_mask(judge, verdicts, banned), True
                         continue
                     if fallback is not None:
                         i, new_state, done = fallback
@@ -404,7 +412,7 @@ class Engine:
                     verdicts.bad[i] = 1  # never ask about this token in this state again
                     refused += 1
                     if refused == REJECTIONS_BEFORE_MASK and not masked:
-                        banned, masked = self._with_mask(judge, verdicts, banned, stats), True
+                        banned, masked = self._with_mask(judge, verdicts, banned), True
                     continue
                 new_state, done = step_result
                 if distance.cost(new_state) > left_after:
@@ -458,6 +466,7 @@ class Engine:
             raise DecodingError(_stuck_message(matcher, state, out))
         return out.decode("utf-8")
 
+
 def _ban_unfinishable(matcher: Matcher, cands: Candidates, state, left_after: int,
                       banned: np.ndarray) -> None:
     """Tight budget: ban in one pass every candidate after which the answer cannot be finished."""
@@ -497,7 +506,6 @@ class VerdictCache:
 
     def __init__(self) -> None:
         self.states: dict[tuple, Verdicts] = {}
-        self.lock = threading.Lock()
 
 
 class _Judge:
@@ -557,7 +565,7 @@ class _Judge:
         allowed = self._sampler().allowed(self.cands.tokens[:n_content])
         v.bad[:n_content] |= ~allowed
         v.good[:n_content] |= allowed
-        self.may_end(v) if v.end is None else None
+        self.may_end(v)
         v.complete = True
 
     def accept(self, token: int) -> None:
@@ -581,19 +589,13 @@ def _static_bias(cands: Candidates, grammar: Grammar, topic: str, request: Reque
     a character (``partial_penalty``): in vocabularies with whole-emoji tokens, byte pieces are the
     model's fallback and spell emoji it knows little about."""
     bias = np.zeros(len(cands.tokens), dtype=np.float64)
-    content = cands.pieces[: cands.n_content]
     if request.hint and topic:
         from .retrieval import related
         starts = [e.encode() for e in related(topic, grammar.emoji)]
-        for i, piece in enumerate(content):
+        for i, piece in enumerate(cands.pieces[: cands.n_content]):
             if any(s.startswith(piece) for s in starts):
                 bias[i] += request.hint
-    if request.params.partial_penalty:
-        for i, piece in enumerate(content):
-            try:
-                piece.decode("utf-8")
-            except UnicodeDecodeError:
-                bias[i] -= request.params.partial_penalty
+    bias[cands.partial] -= request.params.partial_penalty
     return bias
 
 

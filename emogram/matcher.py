@@ -23,6 +23,7 @@ from __future__ import annotations
 import functools
 import heapq
 from dataclasses import dataclass
+from typing import Sequence
 
 from .grammar import EMOJI_RULE, Alt, Expr, Grammar, Lit, Ref, Rep, Seq
 
@@ -99,6 +100,29 @@ class _NFA:
         return frozenset(seen)
 
 
+def distances_to_accept(trans: Sequence[dict[str, int]], accepting: frozenset[int],
+                        cost: dict[str, float]) -> list[float]:
+    """Cheapest way from each DFA state to an accepting one, each lexeme costing ``cost[sym]``
+    (Dijkstra on the reversed graph, from every accepting state at once)."""
+    back: list[list[tuple[int, float]]] = [[] for _ in trans]
+    for q, row in enumerate(trans):
+        for sym, to in row.items():
+            back[to].append((q, cost.get(sym, float("inf"))))
+    dist = [float("inf")] * len(trans)
+    heap = [(0, q) for q in accepting]
+    for q in accepting:
+        dist[q] = 0
+    while heap:
+        d, q = heapq.heappop(heap)
+        if d > dist[q]:
+            continue
+        for p, c in back[q]:
+            if d + c < dist[p]:
+                dist[p] = d + c
+                heapq.heappush(heap, (d + c, p))
+    return dist
+
+
 @dataclass(frozen=True)
 class LexemeDFA:
     """Which lexeme may come next, and how many bytes at least until the text may end."""
@@ -130,23 +154,7 @@ class LexemeDFA:
                 row[sym] = index[nxt]
             trans.append(row)
         accepting = frozenset(i for i, subset in enumerate(order) if end in subset)
-        # Dijkstra on the reversed graph from every accepting state.
-        back: list[list[tuple[int, int]]] = [[] for _ in order]
-        for q, row in enumerate(trans):
-            for sym, to in row.items():
-                back[to].append((q, cost[sym]))
-        dist = [float("inf")] * len(order)
-        heap = [(0, q) for q in accepting]
-        for q in accepting:
-            dist[q] = 0
-        while heap:
-            d, q = heapq.heappop(heap)
-            if d > dist[q]:
-                continue
-            for p, c in back[q]:
-                if d + c < dist[p]:
-                    dist[p] = d + c
-                    heapq.heappush(heap, (d + c, p))
+        dist = distances_to_accept(trans, accepting, cost)
         return cls(tuple(trans), accepting, tuple(dist))
 
 

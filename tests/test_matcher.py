@@ -16,7 +16,7 @@ from strategies import near_misses, texts
 DEFAULT = compile_grammar()
 
 
-def _shortest_completion(matcher, state, limit=40):
+def _shortest_completion(matcher, state, limit=1000):
     """Breadth-first over single bytes: the true fewest bytes to an accepting state."""
     seen = {state[:3]}
     todo = deque([(state, 0)])
