@@ -5,7 +5,8 @@
     python bench/quality.py --model smollm2-135m --strategy think
 
 Metrics per model and strategy (one answer per topic and seed):
-  valid         share of answers that parse (must be 100%)
+  valid         share of answers that re-parse to the same text and are emoji only apart from
+                the language's spaces and newlines (checked here, not taken from explain(); must be 100%)
   on-topic      share of content emoji found in the topic's reference set
   repeat-groups share of groups equal to the group before them (same line or across a line break)
   longest-run   mean over answers of the longest run of one emoji
@@ -32,7 +33,9 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from emogram import Explainer  # noqa: E402
+import emoji  # noqa: E402
+
+from emogram import Explainer, EmogramError, parse  # noqa: E402
 from emogram.grammar import compile_grammar  # noqa: E402
 
 
@@ -86,7 +89,7 @@ class Scores:
 
     def add(self, topic: dict, explanation, seconds: float, lines=(1, 4)) -> None:
         self.answers += 1
-        self.valid += 1  # explain() only returns parsed answers; a failure raises and is counted apart
+        self.valid += is_valid(explanation.text)
         ref = set(topic["reference"])
         chars = [e.char for e in explanation.emoji()]
         self.content += len(chars)
@@ -117,6 +120,17 @@ class Scores:
             "distinct": statistics.mean(self.distinct or [0]), "fit": self.fit / n,
             "tokens": statistics.mean(self.tokens or [0]), "seconds": statistics.mean(self.seconds or [0]),
         }
+
+
+def is_valid(text: str) -> bool:
+    """The guarantee, checked independently of the engine: the text parses back to itself and,
+    without the language's spaces and newlines, is emoji only."""
+    try:
+        reparsed = str(parse(text))
+    except EmogramError:
+        return False
+    body = text.replace(" ", "").replace("\n", "")
+    return reparsed == text and bool(body) and emoji.purely_emoji(body)
 
 
 def random_floor(topics: list[dict], sizes: list[int], seed: int = 0) -> float:

@@ -36,7 +36,7 @@ def clean_topic(topic: object) -> str:
                    if ch.isspace() or unicodedata.category(ch) not in ("Cc", "Cf", "Cs", "Co", "Cn"))
     text = " ".join(text.split())
     if not text:
-        raise InputError("topic is empty; say what to explain, e.g. explain('transformers')")
+        raise InputError("topic is empty; say what to explain, e.g. 'transformers'")
     if len(text) > MAX_TOPIC_CHARS:
         raise InputError(f"topic is {len(text)} characters; the limit is {MAX_TOPIC_CHARS}")
     return text

@@ -207,8 +207,9 @@ def _doctor(argv: Sequence[str]) -> int:
     import platform
     import llama_cpp
     from . import llama, sampling
-    from .models import DEFAULT_PRESET, PRESETS
+    from .models import DEFAULT_PRESET, PRESETS, prompt_cache_dir
     impl = sampling.active_implementation()
+    prompts_dir = prompt_cache_dir()
     why = ("EMOGRAM_PURE_PYTHON is set" if impl == "python" and sampling.native_available()
            else "emogram._native is not built" if impl == "python" else "emogram._native (C)")
     rows = [
@@ -221,6 +222,8 @@ def _doctor(argv: Sequence[str]) -> int:
         ("CPU advertises AMX", str(llama.cpu_advertises_amx())),
         ("extra buffer types", "on" if llama.use_extra_buffers() else "off (AMX guard or EMOGRAM_EXTRA_BUFTS=0)"),
         ("default model", f"{DEFAULT_PRESET} ({'installed' if PRESETS[DEFAULT_PRESET].installed() else 'missing'})"),
+        ("prompt cache", "off (EMOGRAM_PROMPT_CACHE=0)" if prompts_dir is None
+         else f"{prompts_dir} ({len(list(prompts_dir.glob('*.kv'))) if prompts_dir.is_dir() else 0} files)"),
         ("llama.cpp system", llama.system_info()),
     ]
     if args.model is not None:

@@ -260,26 +260,31 @@ def _gbnf_class(cps: list[int]) -> str:
     return "[" + "".join(parts) + "]"
 
 
-def _gbnf_expr(expr: Expr, top: bool = True) -> str:
+def _print_expr(expr: Expr, lit, ref, count, top: bool = True) -> str:
+    """One walk over the rules' EBNF for both dialects; they differ only in how they write a
+    literal, a reference and a repeat count (``{2,3}`` in GBNF, `` ~ 2..3`` in lark)."""
     if isinstance(expr, Lit):
-        return '"' + "".join(_gbnf_char(ord(c)) for c in expr.text) + '"'
+        return lit(expr)
     if isinstance(expr, Ref):
-        return expr.name
+        return ref(expr)
     if isinstance(expr, Seq):
-        return " ".join(_gbnf_expr(i, False) for i in expr.items)
+        return " ".join(_print_expr(i, lit, ref, count, False) for i in expr.items)
     if isinstance(expr, Alt):
-        body = " | ".join(_gbnf_expr(i, False) for i in expr.items)
+        body = " | ".join(_print_expr(i, lit, ref, count, False) for i in expr.items)
         return body if top else f"({body})"
     if isinstance(expr, Rep):
-        inner = _gbnf_expr(expr.item, False)
+        inner = _print_expr(expr.item, lit, ref, count, False)
         if not isinstance(expr.item, (Lit, Ref)):
             inner = f"({inner})"
-        if (expr.lo, expr.hi) == (0, 1):
-            return inner + "?"
-        if expr.lo == expr.hi:
-            return f"{inner}{{{expr.lo}}}"
-        return f"{inner}{{{expr.lo},{expr.hi}}}"
+        return inner + ("?" if (expr.lo, expr.hi) == (0, 1) else count(expr.lo, expr.hi))
     raise TypeError(expr)
+
+
+def _gbnf_expr(expr: Expr) -> str:
+    return _print_expr(
+        expr, lit=lambda e: '"' + "".join(_gbnf_char(ord(c)) for c in e.text) + '"',
+        ref=lambda e: e.name,
+        count=lambda lo, hi: f"{{{lo}}}" if lo == hi else f"{{{lo},{hi}}}")
 
 
 def trie_gbnf_rules(trie: EmojiTrie, name: str = EMOJI_RULE) -> list[tuple[str, str]]:
@@ -347,29 +352,17 @@ def trie_regex(trie: EmojiTrie) -> str:
     return node_re(trie.root)
 
 
-def _lark_expr(expr: Expr, terminals: dict[str, str], top: bool = True) -> str:
-    if isinstance(expr, Lit):
-        if expr.name:
-            terminals[expr.name] = expr.text
-            return expr.name
-        return '"' + expr.text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
-    if isinstance(expr, Ref):
-        return "EMOJI" if expr.name == EMOJI_RULE else expr.name
-    if isinstance(expr, Seq):
-        return " ".join(_lark_expr(i, terminals, False) for i in expr.items)
-    if isinstance(expr, Alt):
-        body = " | ".join(_lark_expr(i, terminals, False) for i in expr.items)
-        return body if top else f"({body})"
-    if isinstance(expr, Rep):
-        inner = _lark_expr(expr.item, terminals, False)
-        if not isinstance(expr.item, (Lit, Ref)):
-            inner = f"({inner})"
-        if (expr.lo, expr.hi) == (0, 1):
-            return inner + "?"
-        if expr.lo == expr.hi:
-            return f"{inner} ~ {expr.lo}"
-        return f"{inner} ~ {expr.lo}..{expr.hi}"
-    raise TypeError(expr)
+def _lark_expr(expr: Expr, terminals: dict[str, str]) -> str:
+    """Lark: named literals become terminals (collected into ``terminals``)."""
+    def lit(e: Lit) -> str:
+        if e.name:
+            terminals[e.name] = e.text
+            return e.name
+        return '"' + e.text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+    return _print_expr(
+        expr, lit=lit, ref=lambda e: "EMOJI" if e.name == EMOJI_RULE else e.name,
+        count=lambda lo, hi: f" ~ {lo}" if lo == hi else f" ~ {lo}..{hi}")
 
 
 def write_lark(rules: dict[str, Expr], trie: EmojiTrie, header: str = "") -> str:

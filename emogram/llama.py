@@ -3,7 +3,8 @@
 Everything here is shaped by one rule: llama.cpp must never see input that makes it throw a C++
 exception or abort, because ctypes cannot catch either and the Python process dies. So files are
 checked before loading, grammars are compiled with their errors captured and turned into
-``GrammarError``, and a token is only accepted by a grammar sampler after the sampler said yes.
+``GrammarError``, saved prompt states are checked against their own sha256 before llama.cpp reads
+them, and a token is only accepted by a grammar sampler after the sampler said yes.
 
 llama.cpp's log is routed through a callback: silent by default, printed with ``verbose=True``, and
 always kept in a short buffer so that errors can quote it.
@@ -14,6 +15,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import ctypes
+import hashlib
 import os
 import platform
 import struct
@@ -170,7 +172,8 @@ class Model:
     """
 
     def __init__(self, path: str | os.PathLike[str], *, device: str = "auto", n_ctx: int = 2048,
-                 n_threads: int | None = None, verbose: bool | None = None) -> None:
+                 n_threads: int | None = None, verbose: bool | None = None,
+                 prompt_cache: str | os.PathLike[str] | None = None) -> None:
         import time
         if device not in ("auto", "cpu", "gpu"):
             raise InputError(f"device must be 'auto', 'cpu' or 'gpu', not {device!r}")
@@ -216,6 +219,7 @@ class Model:
         self._logits_view = np.zeros(0, dtype=np.float32)
         self.load_info = LoadInfo(str(self.path), time.perf_counter() - start, mp.n_gpu_layers,
                                   gpu, bool(mp.use_extra_bufts), threads, self.n_ctx)
+        self.prompt_cache = PromptCache(Path(prompt_cache), self) if prompt_cache is not None else None
 
     # -- lifetime --
     def close(self) -> None:
@@ -343,7 +347,12 @@ class Model:
         else:
             self._clear()
         if not self._tokens and shared:
-            evaluated += self._decode_all(shared)
+            if self.prompt_cache is not None and self.prompt_cache.restore(shared):
+                self._tokens = shared
+            else:
+                evaluated += self._decode_all(shared)
+                if self.prompt_cache is not None:
+                    self.prompt_cache.store(shared)
         evaluated += self._decode_all(own)
         return evaluated
 
@@ -394,6 +403,90 @@ class Model:
     @property
     def n_past(self) -> int:
         return len(self._tokens)
+
+
+class PromptCache:
+    """The shared part of prompts (instructions and few-shot examples), evaluated once per machine:
+    llama.cpp's state of that sequence saved to a file, so a one-shot command does not spend half a
+    second re-reading the same examples on every run.
+
+    A file is named by a hash of the model file (path, size, mtime), llama-cpp-python's version, the
+    offload and context settings and the tokens, and carries a sha256 of its contents: a stale,
+    truncated or foreign file is ignored before llama.cpp sees it (and llama.cpp's loader catches
+    its own errors and returns 0, which also falls back to evaluating the tokens). The restored
+    state holds the very numbers the evaluation computed, so answers are the same either way.
+    """
+
+    MAGIC = b"EMOGRAM-KV1\n"
+    KEEP = 16  # newest files kept in the directory
+
+    def __init__(self, directory: Path, model: "Model") -> None:
+        import llama_cpp
+        self.directory = directory
+        self.model = model
+        st = model.path.stat()
+        info = model.load_info
+        self._identity = (f"{model.path.resolve()}|{st.st_size}|{st.st_mtime_ns}|"
+                          f"{getattr(llama_cpp, '__version__', '')}|{info.n_gpu_layers}|"
+                          f"{info.extra_buffers}|{info.n_ctx}").encode()
+
+    def file_for(self, tokens: Sequence[int]) -> Path:
+        digest = hashlib.sha256(self._identity)
+        digest.update(np.asarray(tokens, dtype=np.int32).tobytes())
+        return self.directory / f"{digest.hexdigest()[:40]}.kv"
+
+    def restore(self, tokens: Sequence[int]) -> bool:
+        """Load the state after ``tokens`` into sequence 0 (empty before); False if not cached."""
+        try:
+            blob = self.file_for(tokens).read_bytes()
+        except OSError:
+            return False
+        head = len(self.MAGIC)
+        payload = blob[head + 32:]
+        if (not blob.startswith(self.MAGIC) or not payload
+                or hashlib.sha256(payload).digest() != blob[head:head + 32]):
+            return False
+        buf = (ctypes.c_uint8 * len(payload)).from_buffer_copy(payload)
+        if C.llama_state_seq_set_data(self.model._ctx, buf, len(payload), 0) != len(payload):
+            self.model._clear()
+            return False
+        with contextlib.suppress(OSError):
+            os.utime(self.file_for(tokens))  # recently used: kept by the pruning
+        return True
+
+    def store(self, tokens: Sequence[int]) -> None:
+        """Save the state of sequence 0 (which holds exactly ``tokens``); best effort."""
+        size = int(C.llama_state_seq_get_size(self.model._ctx, 0))
+        buf = (ctypes.c_uint8 * max(size, 1))()
+        n = int(C.llama_state_seq_get_data(self.model._ctx, buf, size, 0)) if size > 0 else 0
+        if n <= 0:
+            return
+        payload = bytes(buf)[:n]
+        tmp = None
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.directory, suffix=".tmp")
+            with os.fdopen(fd, "wb") as f:
+                f.write(self.MAGIC + hashlib.sha256(payload).digest() + payload)
+            os.replace(tmp, self.file_for(tokens))
+            tmp = None
+            self._prune()
+        except OSError:
+            pass
+        finally:
+            if tmp is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+
+    def _prune(self) -> None:
+        def age(p: Path) -> float:
+            try:
+                return p.stat().st_mtime
+            except OSError:
+                return 0.0
+        for old in sorted(self.directory.glob("*.kv"), key=age, reverse=True)[self.KEEP:]:
+            with contextlib.suppress(OSError):
+                old.unlink()
 
 
 # --- grammar samplers ---------------------------------------------------------------------------

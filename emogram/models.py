@@ -26,6 +26,7 @@ from .errors import InputTypeError, ModelError
 
 ENV_MODEL = "EMOGRAM_MODEL"
 ENV_CACHE = "EMOGRAM_CACHE"
+ENV_PROMPT_CACHE = "EMOGRAM_PROMPT_CACHE"
 
 
 def cache_dir() -> Path:
@@ -33,6 +34,15 @@ def cache_dir() -> Path:
     base = os.environ.get(ENV_CACHE) or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "emogram")
     return Path(base)
+
+
+def prompt_cache_dir() -> Path | None:
+    """Where evaluated prompt prefixes are kept (see ``llama.PromptCache``):
+    ``$EMOGRAM_PROMPT_CACHE`` (``0`` turns it off) or ``<cache_dir>/prompts``."""
+    value = os.environ.get(ENV_PROMPT_CACHE)
+    if value is None:
+        return cache_dir() / "prompts"
+    return None if value.strip().lower() in ("", "0", "off", "no", "false") else Path(value)
 
 
 @dataclass(frozen=True)
@@ -217,7 +227,7 @@ def load(spec: str | os.PathLike[str] | None = None, *, device: str = "auto",
     with _LOADED_LOCK:
         model = _LOADED.get(key)
         if model is None:
-            model = Model(source.path, device=device, verbose=verbose)
+            model = Model(source.path, device=device, verbose=verbose, prompt_cache=prompt_cache_dir())
             model.source = source  # type: ignore[attr-defined]
             _LOADED[key] = model
     return model

@@ -6,7 +6,10 @@ Profiles: ``ci`` (default; the whole suite fits CI's budget on 2 cores) and ``de
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -18,6 +21,13 @@ settings.register_profile(
     "deep", max_examples=2000, deadline=None, print_blob=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+# Evaluated prompt prefixes go to a directory of this run's own (subprocesses inherit it), not to
+# the user's cache: tests neither depend on nor leave files from other runs.
+if "EMOGRAM_PROMPT_CACHE" not in os.environ:
+    _prompts = tempfile.mkdtemp(prefix="emogram-prompts-")
+    os.environ["EMOGRAM_PROMPT_CACHE"] = _prompts
+    atexit.register(shutil.rmtree, _prompts, True)
 
 
 @pytest.fixture(scope="session")

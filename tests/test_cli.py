@@ -108,6 +108,9 @@ def test_doctor_says_which_sampler_and_backend():
     assert out.returncode == 0
     assert "sampler:" in out.stdout and "python (EMOGRAM_PURE_PYTHON is set)" in out.stdout
     assert "GPU offload:" in out.stdout and "extra buffer types:" in out.stdout
+    assert "prompt cache:" in out.stdout
+    off = run("doctor", env={"EMOGRAM_PROMPT_CACHE": "0"})
+    assert "off (EMOGRAM_PROMPT_CACHE=0)" in off.stdout
 
 
 def test_explain_subcommand_for_a_topic_named_like_a_command():
