@@ -15,7 +15,10 @@ Per step, after the forward pass:
 llama.cpp's verdicts depend only on the grammar state, which the matcher state identifies, so they
 are remembered per state: each question is put to llama.cpp once per process, and llama.cpp's
 sampler is only brought up to date (by replaying the tokens it approved) when a new question comes.
-Draws never depend on what is remembered, so a seed gives the same text cold or warm.
+The matcher's moves (next state, finished lexemes, tokens still needed) are remembered the same
+way, per (state, candidate): right after a forward pass every cache is cold and working a move out
+again costs more than looking it up. Draws never depend on what is remembered, so a seed gives the
+same text cold or warm.
 
 The budget is kept with ``budget.TokenDistance``: a token is only taken if the tokens still needed
 after it fit in the tokens left, so a small budget closes the answer (its emoji, group and line)
@@ -31,7 +34,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Protocol
+from typing import Any, Iterator, NamedTuple, Protocol
 
 import numpy as np
 
@@ -40,7 +43,7 @@ from .errors import DecodingError, InputError
 from .grammar import Grammar
 from .budget import TokenDistance
 from .llama import GrammarSampler, Model
-from .matcher import Matcher, _utf8_len, matcher_for
+from .matcher import Matcher, State, _utf8_len, matcher_for
 from .sampling import SamplingParams, make_sampler
 
 REJECTIONS_BEFORE_MASK = 4
@@ -367,6 +370,8 @@ class Engine:
         pieces, tokens, n_content = cands.pieces, cands.tokens, cands.n_content
         distance = cands.distance
         state = matcher.initial
+        committed = matcher.committed_emoji(state)  # the emoji the text is bound to write now
+        moves = judge.cache.moves
         used: Counter[str] = Counter()
         filler = _geometric(request.grammar.emoji)
         literals = matcher.literals
@@ -393,7 +398,7 @@ class Engine:
                         banned, masked = self._with_mask(judge, verdicts, banned), True
                         continue
                     if fallback is not None:
-                        i, new_state, done = fallback
+                        i, move = fallback
                         break
                     raise DecodingError(_stuck_message(matcher, state, out))
                 banned[i] = 1
@@ -402,34 +407,36 @@ class Engine:
                 stats.rejections += 1  # undone below when the token is taken
                 if i >= n_content:  # an end token: the text may end here (the matcher said so)
                     if not verdicts.bad[i] and judge.may_end(verdicts):
-                        new_state, done = state, []
                         break
                     continue
-                step_result = None if verdicts.bad[i] else matcher.advance(state, pieces[i])
-                if step_result is None or (not verdicts.good[i] and not judge.allows(verdicts, i)):
-                    if step_result is not None:
+                move = None if verdicts.bad[i] else moves.get((state, i), _UNKNOWN)
+                if move is _UNKNOWN:
+                    move = _move(matcher, distance, state, pieces[i])
+                    if len(moves) < VerdictCache.MAX_MOVES:
+                        moves[(state, i)] = move
+                if move is None or (not verdicts.good[i] and not judge.allows(verdicts, i)):
+                    if move is not None:
                         stats.disagreements += 1  # matcher said yes, llama.cpp no: must stay 0
                     verdicts.bad[i] = 1  # never ask about this token in this state again
                     refused += 1
                     if refused == REJECTIONS_BEFORE_MASK and not masked:
                         banned, masked = self._with_mask(judge, verdicts, banned), True
                     continue
-                new_state, done = step_result
-                if distance.cost(new_state) > left_after:
+                if move.cost > left_after:
                     local += 1
                     if local == 16:  # tight budget: ban in one pass all that cannot finish
                         if banned is free:
                             banned = banned.copy()
                         _ban_unfinishable(matcher, cands, state, left_after, banned)
                     continue
-                emoji_now = matcher.committed_emoji(new_state)
-                if emoji_now is not None and emoji_now != matcher.committed_emoji(state):
+                emoji_now = move.committed
+                if emoji_now is not None and emoji_now != committed:
                     weight = params.repeat_penalty * used[emoji_now] + (
                         params.filler_penalty if emoji_now in filler else 0.0)
                     if weight > 0 and sampler.uniform() >= math.exp(-weight):
                         stats.penalty_rejections += 1
                         if fallback is None:
-                            fallback = (i, new_state, done)
+                            fallback = (i, move)
                         continue
                 break
             stats.rejections -= 1
@@ -441,17 +448,17 @@ class Engine:
                 break
             tok = int(tokens[i])
             judge.accept(tok)
-            state = new_state
+            state, committed = move.state, move.committed
             stats.constraint_us.append((perf() - t_start) * 1e6)
             out += pieces[i]
-            for lexeme in done:
+            for lexeme in move.done:
                 if lexeme not in literals:
                     used[lexeme] += 1
                 if not stats.first_emoji_seconds:
                     stats.first_emoji_seconds = perf() - started
                 yield Event("lexeme", lexeme)
             stats.eval_tokens += 1
-            if left_after == 0 or (matcher.accepting(state) and not matcher.can_continue(state)):
+            if left_after == 0 or move.complete:
                 stats.stopped_by = "budget" if left_after == 0 else "grammar"
                 break
             forward.push(tok)
@@ -465,6 +472,28 @@ class Engine:
         if not matcher.accepting(state):
             raise DecodingError(_stuck_message(matcher, state, out))
         return out.decode("utf-8")
+
+
+class Move(NamedTuple):
+    """Where a candidate token takes the matcher from one state (all pure functions of the two)."""
+
+    state: State
+    done: tuple[str, ...]  # lexemes it completed
+    cost: float  # tokens still needed after it (budget.TokenDistance)
+    committed: str | None  # the emoji the text is then bound to write (repetition control)
+    complete: bool  # the text is finished: it may end and nothing may follow
+
+
+_UNKNOWN = object()
+
+
+def _move(matcher: Matcher, distance: TokenDistance, state: State, piece: bytes) -> Move | None:
+    step = matcher.advance(state, piece)
+    if step is None:
+        return None
+    new_state, done = step
+    return Move(new_state, tuple(done), distance.cost(new_state), matcher.committed_emoji(new_state),
+                matcher.accepting(new_state) and not matcher.can_continue(new_state))
 
 
 def _ban_unfinishable(matcher: Matcher, cands: Candidates, state, left_after: int,
@@ -503,9 +532,13 @@ class VerdictCache:
     every later visit: each question is put to llama.cpp once per process."""
 
     MAX_STATES = 20_000
+    MAX_MOVES = 200_000
 
     def __init__(self) -> None:
         self.states: dict[tuple, Verdicts] = {}
+        # The matcher's moves, by (state, candidate): pure functions, remembered because right
+        # after a forward pass every cache is cold and working one out again costs ~20-30 µs.
+        self.moves: dict[tuple[State, int], Move | None] = {}
 
 
 class _Judge:

@@ -100,6 +100,29 @@ def test_same_seed_same_text(gemma_explainer):
     assert len(others) > 1
 
 
+def test_remembered_verdicts_and_moves_change_nothing(smol):
+    """A fresh engine (nothing remembered) and the same engine again (llama.cpp's verdicts and the
+    matcher's moves all remembered) stream the same lexemes, which spell the text."""
+    from emogram.api import build_request
+    from emogram.engine import Engine
+    engine = Engine(smol)
+
+    def run() -> list[tuple[str, ...]]:
+        out = []
+        for topic in TOPICS[:6]:
+            events = list(engine.stream(topic, build_request(seed=5, temperature=0.8)))
+            lexemes = tuple(e.text for e in events if e.kind == "lexeme")
+            assert "".join(lexemes) == events[-1].result.text
+            out.append(lexemes)
+        return out
+
+    cold = run()
+    (setup,) = engine._setups.values()
+    assert setup.verdicts.states and setup.verdicts.moves
+    warm = run()
+    assert cold == warm
+
+
 def test_same_seed_same_text_with_either_sampler(smol):
     """The C and Python samplers make the same choices, so the texts match token for token."""
     from emogram.api import _engine_for, build_request
