@@ -409,11 +409,7 @@ class Engine:
                     if not verdicts.bad[i] and judge.may_end(verdicts):
                         break
                     continue
-                move = None if verdicts.bad[i] else moves.get((state, i), _UNKNOWN)
-                if move is _UNKNOWN:
-                    move = _move(matcher, distance, state, pieces[i])
-                    if len(moves) < VerdictCache.MAX_MOVES:
-                        moves[(state, i)] = move
+                move = None if verdicts.bad[i] else _move(moves, matcher, distance, state, i, pieces[i])
                 if move is None or (not verdicts.good[i] and not judge.allows(verdicts, i)):
                     if move is not None:
                         stats.disagreements += 1  # matcher said yes, llama.cpp no: must stay 0
@@ -427,7 +423,7 @@ class Engine:
                     if local == 16:  # tight budget: ban in one pass all that cannot finish
                         if banned is free:
                             banned = banned.copy()
-                        _ban_unfinishable(matcher, cands, state, left_after, banned)
+                        _ban_unfinishable(matcher, cands, moves, state, left_after, banned)
                     continue
                 emoji_now = move.committed
                 if emoji_now is not None and emoji_now != committed:
@@ -484,24 +480,33 @@ class Move(NamedTuple):
     complete: bool  # the text is finished: it may end and nothing may follow
 
 
+def _move(moves: dict, matcher: Matcher, distance: TokenDistance, state: State, i: int,
+          piece: bytes) -> Move | None:
+    """Candidate ``i`` (``piece``) from ``state``: remembered, or worked out and remembered."""
+    key = (state, i)
+    move = moves.get(key, _UNKNOWN)
+    if move is _UNKNOWN:
+        step = matcher.advance(state, piece)
+        if step is None:
+            move = None
+        else:
+            new_state, done = step
+            move = Move(new_state, tuple(done), distance.cost(new_state), matcher.committed_emoji(new_state),
+                        matcher.accepting(new_state) and not matcher.can_continue(new_state))
+        if len(moves) < VerdictCache.MAX_MOVES:
+            moves[key] = move
+    return move
+
+
 _UNKNOWN = object()
 
 
-def _move(matcher: Matcher, distance: TokenDistance, state: State, piece: bytes) -> Move | None:
-    step = matcher.advance(state, piece)
-    if step is None:
-        return None
-    new_state, done = step
-    return Move(new_state, tuple(done), distance.cost(new_state), matcher.committed_emoji(new_state),
-                matcher.accepting(new_state) and not matcher.can_continue(new_state))
-
-
-def _ban_unfinishable(matcher: Matcher, cands: Candidates, state, left_after: int,
+def _ban_unfinishable(matcher: Matcher, cands: Candidates, moves: dict, state: State, left_after: int,
                       banned: np.ndarray) -> None:
     """Tight budget: ban in one pass every candidate after which the answer cannot be finished."""
-    for i in np.flatnonzero(banned[: cands.n_content] == 0):
-        step = matcher.advance(state, cands.pieces[i])
-        if step is None or cands.distance.cost(step[0]) > left_after:
+    for i in np.flatnonzero(banned[: cands.n_content] == 0).tolist():
+        move = _move(moves, matcher, cands.distance, state, i, cands.pieces[i])
+        if move is None or move.cost > left_after:
             banned[i] = 1
 
 
