@@ -437,8 +437,9 @@ class PromptCache:
 
     def restore(self, tokens: Sequence[int]) -> bool:
         """Load the state after ``tokens`` into sequence 0 (empty before); False if not cached."""
+        path = self.file_for(tokens)
         try:
-            blob = self.file_for(tokens).read_bytes()
+            blob = path.read_bytes()
         except OSError:
             return False
         head = len(self.MAGIC)
@@ -451,7 +452,7 @@ class PromptCache:
             self.model._clear()
             return False
         with contextlib.suppress(OSError):
-            os.utime(self.file_for(tokens))  # recently used: kept by the pruning
+            os.utime(path)  # recently used: kept by the pruning
         return True
 
     def store(self, tokens: Sequence[int]) -> None:
