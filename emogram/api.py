@@ -16,7 +16,7 @@ from typing import Iterable, Iterator, Sequence
 
 from . import models
 from .engine import Engine, Event, Request
-from .errors import DecodingError, InputError, InputTypeError
+from .errors import DecodingError, EmogramError, InputError, InputTypeError
 from .grammar import Operator, Shape, compile_grammar
 from .language import Explanation, parse
 from .prompts import EXAMPLES
@@ -171,6 +171,21 @@ class Explainer:
             sys.stderr.write("\n")
         return out
 
+    def explain_iter(self, topics: Iterable[str], *, seed: int | Sequence[int] | None = None,
+                     batch_size: int | None = None, **options) -> Iterator[tuple[int, Explanation | EmogramError]]:
+        """Yield ``(index, explanation)`` for each topic as it finishes (finish order, which may
+        differ from input order), or ``(index, error)`` for a topic that failed on its own (e.g. too
+        long): a bad topic never stops the others. ``seed`` is one int for every topic, or one per
+        topic. Options are checked before any work; a bad option raises at once."""
+        items = list(topics)
+        seeds = _per_topic_seeds(seed, len(items))
+        build_request(**options)  # check the options once, before any work
+        for k, topic in enumerate(items):
+            try:
+                yield k, self.explain(topic, seed=seeds[k], **options)
+            except EmogramError as exc:
+                yield k, exc
+
     def _finish(self, topic: str, request: Request, result) -> Explanation:
         try:
             tree = parse(result.text, grammar=request.grammar)
@@ -178,6 +193,18 @@ class Explainer:
             raise DecodingError(f"internal error: decoded text does not parse ({exc})") from exc
         return replace(tree, topic=topic, reasoning=result.reasoning, stats=result.stats,
                        model=self.model.name)
+
+
+def _per_topic_seeds(seed, n: int) -> list[int | None]:
+    if seed is None or isinstance(seed, int) and not isinstance(seed, bool):
+        return [seed] * n
+    if isinstance(seed, (list, tuple)):
+        if len(seed) != n:
+            raise InputError(f"seed holds {len(seed)} seeds for {n} topics; give one per topic")
+        for s in seed:
+            seed_state(s)  # type check
+        return list(seed)
+    raise InputTypeError(f"seed must be an int or a sequence of ints, not {type(seed).__name__}")
 
 
 def _progress(done: int, total: int, topic: str) -> None:
