@@ -110,8 +110,9 @@ class Explainer:
     same model in this process; calls are serialised by the model's lock)."""
 
     def __init__(self, model: str | os.PathLike[str] | None = None, *, device: str = "auto",
-                 verbose: bool = False, progress: bool = False) -> None:
-        self.model = models.load(model, device=device, verbose=verbose, progress=progress)
+                 verbose: bool = False, progress: bool = False, threads: int | None = None) -> None:
+        self.model = models.load(model, device=device, verbose=verbose, progress=progress,
+                                 threads=threads)
         self.engine = _engine_for(self.model)
 
     @property

@@ -142,6 +142,22 @@ def use_extra_buffers() -> bool:
     return not cpu_advertises_amx()
 
 
+def usable_cores() -> int:
+    """CPU cores this process may run on: its affinity mask, capped by a cgroup CPU quota
+    (containers), not ``os.cpu_count()`` (the whole machine)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    try:  # cgroup v2: "max 100000" or "200000 100000"
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+        if quota != "max":
+            cores = min(cores, max(1, int(int(quota) // int(period))))
+    except (OSError, ValueError):
+        pass
+    return max(1, cores)
+
+
 def supports_gpu_offload() -> bool:
     return bool(C.llama_supports_gpu_offload())
 
@@ -195,7 +211,7 @@ class Model:
         self._vocab = C.llama_model_get_vocab(self._model)
         self.n_vocab = int(C.llama_vocab_n_tokens(self._vocab))
         n_ctx_train = int(C.llama_model_n_ctx_train(self._model))
-        threads = n_threads or max(1, os.cpu_count() or 1)
+        threads = n_threads or usable_cores()
         cp = C.llama_context_default_params()
         cp.n_ctx = min(n_ctx, n_ctx_train) if n_ctx_train > 0 else n_ctx
         cp.n_batch = min(512, cp.n_ctx)

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from .errors import InputTypeError, ModelError
+from .errors import InputError, InputTypeError, ModelError
 
 ENV_MODEL = "EMOGRAM_MODEL"
 ENV_CACHE = "EMOGRAM_CACHE"
@@ -213,21 +213,25 @@ def _download_hf(ref: str) -> Path:
 
 # --- shared loaded models -----------------------------------------------------------------------
 
-_LOADED: dict[tuple[str, str], object] = {}
+_LOADED: dict[tuple[str, str, int | None], object] = {}
 _LOADED_LOCK = threading.Lock()
 
 
 def load(spec: str | os.PathLike[str] | None = None, *, device: str = "auto",
-         verbose: bool = False, progress: bool = False):
-    """The process-wide model for ``spec`` and ``device``: loaded on first use, then shared."""
+         verbose: bool = False, progress: bool = False, threads: int | None = None):
+    """The process-wide model for ``spec``, ``device`` and ``threads``: loaded on first use, then
+    shared. ``threads`` is llama.cpp's thread count (default: the cores this process may use)."""
     from .llama import Model
 
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise InputError(f"threads must be a positive int, got {threads!r}")
     source = resolve(spec, progress=progress)
-    key = (str(source.path.resolve()), device)
+    key = (str(source.path.resolve()), device, threads)
     with _LOADED_LOCK:
         model = _LOADED.get(key)
         if model is None:
-            model = Model(source.path, device=device, verbose=verbose, prompt_cache=prompt_cache_dir())
+            model = Model(source.path, device=device, verbose=verbose, prompt_cache=prompt_cache_dir(),
+                          n_threads=threads)
             model.source = source  # type: ignore[attr-defined]
             _LOADED[key] = model
     return model
