@@ -6,24 +6,47 @@
     ➡️ 👀🔄 🟰 🧠
 
 The data flows one way: ``unicode`` (emoji inventory) -> ``grammar`` (GBNF + lark) -> ``engine``
-(constrained decoding on a GGUF model, ``llama`` + ``models``) -> ``language`` (parse, tree) ->
+(constrained decoding on a GGUF model, ``scheduler`` + ``llama``) -> ``language`` (parse, tree) ->
 ``render`` (words, JSON, Mermaid, HTML).
+
+``import emogram`` does not load llama.cpp: the names that need a model (``explain`` and the rest
+of ``emogram.api``) are imported on first use, so ``emogram.parse`` and the renderers stay light.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
 
-from .api import Explainer, explain, explain_many, stream
 from .errors import (DecodingError, EmogramError, GrammarError, InputError, InputTypeError,
                      ModelError, ParseError)
+from .explanation import Explanation, parse
 from .grammar import Operator, Shape, compile_grammar
-from .language import Emoji, Explanation, Group, Line, parse
+from .language import Emoji, Group, Line, Tree
 from .unicode import EmojiFilter
+
+_LAZY = {name: "api" for name in ("explain", "stream", "explain_many", "explain_iter", "aexplain",
+                                  "astream", "Explainer")}
 
 __all__ = [
     "__version__",
-    "explain", "stream", "explain_many", "Explainer",
-    "parse", "Explanation", "Line", "Group", "Emoji", "Operator",
+    "explain", "stream", "explain_many", "explain_iter", "aexplain", "astream", "Explainer",
+    "parse", "Explanation", "Tree", "Line", "Group", "Emoji", "Operator",
     "Shape", "EmojiFilter", "compile_grammar",
     "EmogramError", "InputError", "InputTypeError", "ModelError", "GrammarError", "ParseError",
     "DecodingError",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

@@ -1,113 +1,37 @@
-"""The public API: ``explain``, ``stream``, ``Explainer``, ``explain_many``.
+"""The public API: ``explain``, ``stream``, ``explain_many``, ``explain_iter``, their asyncio twins
+``aexplain`` and ``astream``, and ``Explainer`` (one loaded model).
 
-Arguments are checked here, before any model work, so bad input fails fast with an
+Arguments are checked here, before any model is loaded, so bad input fails fast with an
 ``InputError`` (a ``ValueError``) or ``InputTypeError`` (a ``TypeError``) that says which argument
-and why.
+and why (``options.py``). Every generation is a sequence of the model's scheduler, so calls from
+many threads, interleaved streams and asyncio tasks share one model safely and are decoded
+together, each giving the text it would give alone.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 import threading
-import unicodedata
-from dataclasses import replace
-from typing import Iterable, Iterator, Sequence
+from typing import AsyncIterator, Iterable, Iterator, Sequence
 
 from . import models
-from .engine import Engine, Event, Request
+from .engine import Engine, Request
 from .errors import DecodingError, EmogramError, InputError, InputTypeError
-from .grammar import Operator, Shape, compile_grammar
-from .language import Explanation, parse
-from .prompts import EXAMPLES
-from .sampling import SamplingParams, seed_state
-from .unicode import EmojiFilter, split_emoji
+from .explanation import Explanation, parse
+from .options import build_request, clean_topic, per_topic_seeds
+from .stats import Event
 
-MAX_TOPIC_CHARS = 300
-DEFAULT_MAX_TOKENS = 96
-MAX_TOKENS_CEILING = 1024
+DEFAULT_BATCH_SIZE = 16  # sequences per forward pass in explain_many (bench/batching.py)
 
-
-def clean_topic(topic: object) -> str:
-    """The topic as the model will see it: control characters removed, whitespace collapsed."""
-    if not isinstance(topic, str):
-        raise InputTypeError(f"topic must be a str, not {type(topic).__name__}")
-    text = "".join(" " if ch.isspace() else ch for ch in topic
-                   if ch.isspace() or unicodedata.category(ch) not in ("Cc", "Cf", "Cs", "Co", "Cn"))
-    text = " ".join(text.split())
-    if not text:
-        raise InputError("topic is empty; say what to explain, e.g. 'transformers'")
-    if len(text) > MAX_TOPIC_CHARS:
-        raise InputError(f"topic is {len(text)} characters; the limit is {MAX_TOPIC_CHARS}")
-    return text
-
-
-def build_request(*, lines=None, steps=None, emoji_per_group=None, operators=None, palette=None,
-                  emoji_version=None, exclude=None, emoji_filter: EmojiFilter | None = None,
-                  temperature: float | None = None, top_k: int | None = None,
-                  top_p: float | None = None, min_p: float | None = None,
-                  repeat_penalty: float | None = None, filler_penalty: float | None = None,
-                  partial_penalty: float | None = None,
-                  seed: int | None = None,
-                  think: bool = False, max_tokens: int | None = None,
-                  max_think_tokens: int | None = None, hint: float | None = None,
-                  examples: int | None = None) -> Request:
-    """Turn keyword arguments into an engine request, checking each one."""
-    shape_args = {}
-    if lines is not None:
-        shape_args["lines"] = lines
-    if steps is not None:
-        shape_args["steps"] = steps
-    if emoji_per_group is not None:
-        shape_args["emoji_per_group"] = emoji_per_group
-    if operators is not None:
-        if isinstance(operators, str):
-            operators = split_emoji(operators) if operators.strip() else []
-        shape_args["operators"] = tuple(operators)
-    shape = Shape(**shape_args)
-    if emoji_filter is not None:
-        if not isinstance(emoji_filter, EmojiFilter):
-            raise InputTypeError(f"emoji_filter must be an EmojiFilter, not {type(emoji_filter).__name__}")
-        if palette is not None or emoji_version is not None or exclude is not None:
-            raise InputError("give either emoji_filter or palette/emoji_version/exclude, not both")
-        flt = emoji_filter
-    else:
-        flt = EmojiFilter.make(emoji_version=emoji_version, palette=palette, exclude=exclude or ())
-        if flt.palette is not None and not flt.palette:
-            raise InputError("palette is empty; give at least one emoji (e.g. palette='🍎🍌🍇')")
-    grammar = compile_grammar(shape, flt)
-    knobs = dict(temperature=temperature, top_k=top_k, top_p=top_p, min_p=min_p,
-                 repeat_penalty=repeat_penalty, filler_penalty=filler_penalty,
-                 partial_penalty=partial_penalty)
-    params = SamplingParams(**{k: v for k, v in knobs.items() if v is not None})
-    if not isinstance(think, bool):
-        raise InputTypeError(f"think must be True or False, not {type(think).__name__}")
-    budget = _positive_int(max_tokens, "max_tokens", DEFAULT_MAX_TOKENS)
-    think_budget = _positive_int(max_think_tokens, "max_think_tokens", 96)
-    if seed is not None:
-        seed_state(seed)  # type check
-    if hint is not None and (isinstance(hint, bool) or not isinstance(hint, (int, float))):
-        raise InputTypeError(f"hint must be a number, not {type(hint).__name__}")
-    n_examples = len(EXAMPLES) if examples is None else examples
-    if isinstance(n_examples, bool) or not isinstance(n_examples, int) or not 0 <= n_examples <= len(EXAMPLES):
-        raise InputError(f"examples must be an int from 0 to {len(EXAMPLES)}, got {examples!r}")
-    return Request(grammar=grammar, params=params, seed=seed, max_tokens=budget, think=think,
-                   max_think_tokens=think_budget, hint=float(hint or 0.0), examples=n_examples)
-
-
-def _positive_int(value, name: str, default: int) -> int:
-    if value is None:
-        return default
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InputTypeError(f"{name} must be an int, not {type(value).__name__}")
-    if not 1 <= value <= MAX_TOKENS_CEILING:
-        raise InputError(f"{name} must be between 1 and {MAX_TOKENS_CEILING}, got {value}")
-    return value
+__all__ = ["Explainer", "explain", "stream", "explain_many", "explain_iter", "aexplain", "astream",
+           "build_request", "clean_topic"]
 
 
 class Explainer:
-    """One loaded model, ready for many explanations (it is shared with other Explainers of the
-    same model in this process; calls are serialised by the model's lock)."""
+    """One loaded model, ready for many explanations. Shared with every other Explainer of the
+    same model in the process; safe to use from several threads and asyncio tasks at once."""
 
     def __init__(self, model: str | os.PathLike[str] | None = None, *, device: str = "auto",
                  verbose: bool = False, progress: bool = False, threads: int | None = None) -> None:
@@ -119,93 +43,205 @@ class Explainer:
     def model_name(self) -> str:
         return self.model.name
 
-    def events(self, topic: str, **options) -> Iterator[Event]:
-        """Low-level stream: thinking pieces, lexemes, then a "done" event carrying the
-        ``Explanation`` (the CLI uses this)."""
-        text = clean_topic(topic)
-        request = build_request(**options)
-        return self._events(text, request)
+    def close(self) -> None:
+        """Free the model (for every Explainer sharing it); later calls raise ``ModelError``."""
+        models.unload(self.model)
 
-    def _events(self, text: str, request: Request) -> Iterator[Event]:
-        for event in self.engine.stream(text, request):
-            if event.kind == "done":
-                yield replace(event, explanation=self._finish(text, request, event.result))
-            else:
-                yield event
+    def __enter__(self) -> "Explainer":
+        return self
 
-    def stream(self, topic: str, **options) -> Iterator[str | Explanation]:
-        """Yield each emoji, operator, space and newline as soon as it is complete; the last item
-        is the parsed ``Explanation``."""
-        text = clean_topic(topic)
-        request = build_request(**options)
-        return self._stream(text, request)
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
-    def _stream(self, text: str, request: Request) -> Iterator[str | Explanation]:
-        for event in self._events(text, request):
-            if event.kind == "lexeme":
-                yield event.text
-            elif event.kind == "done":
-                yield event.explanation
-
+    # -- one topic --
     def explain(self, topic: str, **options) -> Explanation:
         """Explain ``topic`` in emoji. See ``emogram.explain`` for the options."""
-        text = clean_topic(topic)
-        request = build_request(**options)
-        return self._finish(text, request, self.engine.explain(text, request))
+        text, request = clean_topic(topic), build_request(**options)
+        return self._explain(text, request)
 
-    def explain_many(self, topics: Iterable[str], *, progress: bool | None = None,
-                     **options) -> list[Explanation]:
-        """Explain each topic in turn (the shared prompt is evaluated once). A progress bar is drawn
-        on stderr when it is a terminal, or when ``progress=True``."""
-        items = list(topics)
-        for t in items:
-            clean_topic(t)  # fail before any work
-        show = sys.stderr.isatty() if progress is None else bool(progress)
-        seed = options.pop("seed", None)
-        out = []
-        for k, topic in enumerate(items):
-            if show:
-                _progress(k, len(items), topic)
-            out.append(self.explain(topic, seed=None if seed is None else seed + k, **options))
-        if show:
-            _progress(len(items), len(items), "")
-            sys.stderr.write("\n")
-        return out
+    def _explain(self, text: str, request: Request) -> Explanation:
+        return self._finish(text, request, self.engine.submit(text, request).future.result())
 
+    def stream(self, topic: str, **options) -> "Stream":
+        """Each emoji, operator, space and newline as soon as it is complete, then the
+        ``Explanation``. Close the stream (or use ``with``) to stop it early."""
+        text, request = clean_topic(topic), build_request(**options)
+        return Stream(self, text, request)
+
+    def events(self, topic: str, **options) -> "Stream":
+        """Like ``stream``, but yielding the raw ``Event``s (thinking pieces too): the CLI uses it."""
+        text, request = clean_topic(topic), build_request(**options)
+        return Stream(self, text, request, raw=True)
+
+    async def aexplain(self, topic: str, **options) -> Explanation:
+        """``explain`` for asyncio: decoding runs off the event loop; cancelling the task stops it."""
+        text, request = clean_topic(topic), build_request(**options)
+        job = self.engine.submit(text, request)
+        try:
+            result = await asyncio.wrap_future(job.future)
+        finally:
+            job.cancel()  # a no-op once finished; frees the sequence if the task was cancelled
+        return self._finish(text, request, result)
+
+    async def astream(self, topic: str, **options) -> AsyncIterator[str | Explanation]:
+        """``stream`` for asyncio: an async iterator; closing it or cancelling the task stops it."""
+        text, request = clean_topic(topic), build_request(**options)
+        loop = asyncio.get_running_loop()
+        events: asyncio.Queue = asyncio.Queue()
+
+        def put(item) -> None:
+            try:
+                loop.call_soon_threadsafe(events.put_nowait, item)
+            except RuntimeError:  # the loop is gone: nobody is listening any more
+                job.cancel()
+
+        job = self.engine.submit(text, request, on_event=put)
+        job.future.add_done_callback(lambda _: put(None))
+        try:
+            while True:
+                event = await events.get()
+                if event is None:
+                    break
+                if event.kind == "lexeme":
+                    yield event.text
+            yield self._finish(text, request, job.future.result())
+        finally:
+            job.cancel()
+
+    # -- many topics --
     def explain_iter(self, topics: Iterable[str], *, seed: int | Sequence[int] | None = None,
-                     batch_size: int | None = None, **options) -> Iterator[tuple[int, Explanation | EmogramError]]:
+                     batch_size: int | None = None, **options
+                     ) -> Iterator[tuple[int, Explanation | EmogramError]]:
         """Yield ``(index, explanation)`` for each topic as it finishes (finish order, which may
         differ from input order), or ``(index, error)`` for a topic that failed on its own (e.g. too
         long): a bad topic never stops the others. ``seed`` is one int for every topic, or one per
-        topic. Options are checked before any work; a bad option raises at once."""
+        topic. Up to ``batch_size`` topics are decoded side by side. Options are checked first."""
         items = list(topics)
-        seeds = _per_topic_seeds(seed, len(items))
-        build_request(**options)  # check the options once, before any work
-        for k, topic in enumerate(items):
-            try:
-                yield k, self.explain(topic, seed=seeds[k], **options)
-            except EmogramError as exc:
-                yield k, exc
+        seeds = per_topic_seeds(seed, len(items))
+        base = build_request(**options)
+        size = _batch_size(batch_size)
+        return self._run_many([(k, t, seeds[k]) for k, t in enumerate(items)], base, size, strict=False)
+
+    def explain_many(self, topics: Iterable[str], *, batch_size: int | None = None,
+                     progress: bool | None = None, **options) -> list[Explanation]:
+        """Explain each topic, in order (``seed`` + k for the k-th topic when ``seed`` is given).
+        Every topic and option is checked before any work; up to ``batch_size`` topics (default
+        16) are decoded side by side. A progress bar is drawn on stderr when it is a terminal, or
+        when ``progress=True``."""
+        items = [clean_topic(t) for t in topics]
+        seed = options.pop("seed", None)
+        if seed is not None:
+            per_topic_seeds(seed, 1)  # type check
+        base = build_request(**options)
+        size = _batch_size(batch_size)
+        show = sys.stderr.isatty() if progress is None else bool(progress)
+        work = [(k, t, None if seed is None else seed + k) for k, t in enumerate(items)]
+        out: list[Explanation | None] = [None] * len(items)
+        for done, (k, result) in enumerate(self._run_many(work, base, size, strict=True), 1):
+            out[k] = result  # type: ignore[assignment]
+            if show:
+                _progress(done, len(items), items[k])
+        if show and items:
+            sys.stderr.write("\n")
+        return out  # type: ignore[return-value]
+
+    def _run_many(self, work, base: Request, size: int, *, strict: bool):
+        """Keep up to ``size`` jobs in flight; yield (index, result or error) as each finishes."""
+        import concurrent.futures as cf
+        from dataclasses import replace
+        self.engine.scheduler.ensure_slots(size)
+        pending: dict[cf.Future, tuple] = {}
+        queue = list(reversed(work))
+        try:
+            while queue or pending:
+                while queue and len(pending) < size:
+                    k, topic, seed = queue.pop()
+                    try:
+                        text = clean_topic(topic)
+                        request = replace(base, seed=seed)
+                        job = self.engine.submit(text, request, batched=size > 1)
+                    except EmogramError as exc:
+                        if strict:
+                            raise
+                        yield k, exc
+                        continue
+                    pending[job.future] = (k, text, request, job)
+                done, _ = cf.wait(list(pending), return_when=cf.FIRST_COMPLETED)
+                for future in done:
+                    k, text, request, job = pending.pop(future)
+                    try:
+                        yield k, self._finish(text, request, future.result())
+                    except EmogramError as exc:
+                        if strict:
+                            raise
+                        yield k, exc
+        finally:
+            for k, text, request, job in pending.values():
+                job.cancel()
 
     def _finish(self, topic: str, request: Request, result) -> Explanation:
         try:
-            tree = parse(result.text, grammar=request.grammar)
+            tree = parse(result.text, grammar=request.grammar).tree
         except Exception as exc:  # by construction unreachable: say so loudly if it happens
             raise DecodingError(f"internal error: decoded text does not parse ({exc})") from exc
-        return replace(tree, topic=topic, reasoning=result.reasoning, stats=result.stats,
-                       model=self.model.name)
+        return Explanation(tree, topic=topic, reasoning=result.reasoning, stats=result.stats,
+                           model=self.model.name, plan=result.plan)
 
 
-def _per_topic_seeds(seed, n: int) -> list[int | None]:
-    if seed is None or isinstance(seed, int) and not isinstance(seed, bool):
-        return [seed] * n
-    if isinstance(seed, (list, tuple)):
-        if len(seed) != n:
-            raise InputError(f"seed holds {len(seed)} seeds for {n} topics; give one per topic")
-        for s in seed:
-            seed_state(s)  # type check
-        return list(seed)
-    raise InputTypeError(f"seed must be an int or a sequence of ints, not {type(seed).__name__}")
+class Stream:
+    """An open generation, read piece by piece from any thread. It runs in the model's scheduler
+    whether or not it is read; ``close()``, leaving a ``with`` block, or dropping the stream stops
+    it and frees its sequence."""
+
+    def __init__(self, explainer: Explainer, topic: str, request: Request, *, raw: bool = False) -> None:
+        import queue
+        self._explainer, self._topic, self._request, self._raw = explainer, topic, request, raw
+        self._events: queue.SimpleQueue = queue.SimpleQueue()
+        self._job = explainer.engine.submit(topic, request, on_event=self._events.put)
+        self._job.future.add_done_callback(lambda _: self._events.put(None))
+        self._finished = False
+
+    def __iter__(self) -> "Stream":
+        return self
+
+    def __next__(self):
+        while not self._finished:
+            event = self._events.get()
+            if event is None:
+                self._finished = True
+                explanation = self._explainer._finish(self._topic, self._request, self._job.future.result())
+                return Event("done", explanation=explanation) if self._raw else explanation
+            if self._raw:
+                return event
+            if event.kind == "lexeme":
+                return event.text
+        raise StopIteration
+
+    def close(self) -> None:
+        self._finished = True
+        self._job.cancel()
+
+    def __enter__(self) -> "Stream":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self._job.cancel()
+        except Exception:  # pragma: no cover - interpreter shutdown
+            pass
+
+
+def _batch_size(value) -> int:
+    if value is None:
+        return DEFAULT_BATCH_SIZE
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InputTypeError(f"batch_size must be an int, not {type(value).__name__}")
+    if not 1 <= value <= 256:
+        raise InputError(f"batch_size must be between 1 and 256, got {value}")
+    return value
 
 
 def _progress(done: int, total: int, topic: str) -> None:
@@ -215,56 +251,75 @@ def _progress(done: int, total: int, topic: str) -> None:
     sys.stderr.flush()
 
 
-_ENGINES: dict[int, Engine] = {}
-_ENGINES_LOCK = threading.Lock()
+_ENGINE_LOCK = threading.Lock()
 
 
 def _engine_for(model) -> Engine:
-    with _ENGINES_LOCK:
-        engine = _ENGINES.get(id(model))
-        if engine is None or engine.model is not model:
-            engine = _ENGINES[id(model)] = Engine(model)
+    """The model's engine (one per loaded model; it lives and dies with the model)."""
+    with _ENGINE_LOCK:
+        engine = getattr(model, "_engine", None)
+        if engine is None:
+            engine = model._engine = Engine(model)
         return engine
 
 
-def _explainer(model, device: str) -> Explainer:
-    return Explainer(model, device=device)
-
-
 def explain(topic: str, *, model: str | os.PathLike[str] | None = None, device: str = "auto",
-            lines: int | tuple[int, int] | None = None, steps: int | tuple[int, int] | None = None,
-            emoji_per_group: int | tuple[int, int] | None = None,
-            operators: Sequence[str | Operator] | str | None = None,
-            palette: str | Iterable[str] | None = None, emoji_version: str | float | None = None,
-            exclude: str | Iterable[str] | None = None, temperature: float | None = None,
-            seed: int | None = None, think: bool = False, max_tokens: int | None = None,
-            **more) -> Explanation:
+            **options) -> Explanation:
     """Explain ``topic`` in emoji only.
 
     ``model``: a preset name (``emogram models``), a ``.gguf`` path, ``hf:OWNER/REPO[:GLOB]``, or
     None for ``$EMOGRAM_MODEL`` or the default. ``lines``, ``steps`` (groups per line) and
     ``emoji_per_group`` are an int or a (min, max) pair. ``palette`` limits the emoji to a given
     set; ``emoji_version`` to those a phone of that Emoji version shows. ``seed`` makes the answer
-    reproducible. ``think`` lets the model reason in words first (returned as ``.reasoning``).
-    ``max_tokens`` is the answer's budget: the answer always ends complete within it.
-    More sampling knobs: ``top_k``, ``top_p``, ``min_p``, ``repeat_penalty`` (pull away from emoji
-    already used), ``filler_penalty`` (pull away from plain coloured shapes), ``max_think_tokens``,
+    reproducible. ``candidates`` decodes that many answers side by side and keeps the best.
+    ``think`` lets the model reason in words first (returned as ``.reasoning``). ``max_tokens`` is
+    the answer's budget: the answer always ends complete within it. More sampling knobs: ``top_k``,
+    ``top_p``, ``min_p``, ``repeat_penalty``, ``filler_penalty``, ``max_think_tokens``,
     ``emoji_filter``.
     """
-    return _explainer(model, device).explain(
-        topic, lines=lines, steps=steps, emoji_per_group=emoji_per_group, operators=operators,
-        palette=palette, emoji_version=emoji_version, exclude=exclude, temperature=temperature,
-        seed=seed, think=think, max_tokens=max_tokens, **more)
+    text, request = clean_topic(topic), build_request(**options)
+    return Explainer(model, device=device)._explain(text, request)
 
 
 def stream(topic: str, *, model: str | os.PathLike[str] | None = None, device: str = "auto",
-           **options) -> Iterator[str | Explanation]:
+           **options) -> Stream:
     """Like ``explain`` but yields each emoji and operator as it is decoded; the last item is the
     ``Explanation``."""
-    return _explainer(model, device).stream(topic, **options)
+    text, request = clean_topic(topic), build_request(**options)
+    return Stream(Explainer(model, device=device), text, request)
+
+
+async def aexplain(topic: str, *, model: str | os.PathLike[str] | None = None, device: str = "auto",
+                   **options) -> Explanation:
+    """``explain`` for asyncio (the model loads in a worker thread, decoding runs off the loop)."""
+    clean_topic(topic), build_request(**options)
+    explainer = await asyncio.to_thread(Explainer, model, device=device)
+    return await explainer.aexplain(topic, **options)
+
+
+async def astream(topic: str, *, model: str | os.PathLike[str] | None = None, device: str = "auto",
+                  **options) -> AsyncIterator[str | Explanation]:
+    """``stream`` for asyncio: ``async for piece in astream("tea"): ...``."""
+    clean_topic(topic), build_request(**options)
+    explainer = await asyncio.to_thread(Explainer, model, device=device)
+    async for piece in explainer.astream(topic, **options):
+        yield piece
 
 
 def explain_many(topics: Iterable[str], *, model: str | os.PathLike[str] | None = None,
-                 device: str = "auto", progress: bool | None = None, **options) -> list[Explanation]:
-    """Explain several topics with one model load; a progress bar shows on a terminal."""
-    return _explainer(model, device).explain_many(topics, progress=progress, **options)
+                 device: str = "auto", progress: bool | None = None, batch_size: int | None = None,
+                 **options) -> list[Explanation]:
+    """Explain several topics with one model load, decoded side by side; a progress bar shows on a
+    terminal."""
+    items = [clean_topic(t) for t in topics]
+    build_request(**{k: v for k, v in options.items() if k != "seed"})
+    _batch_size(batch_size)
+    return Explainer(model, device=device).explain_many(items, progress=progress, batch_size=batch_size,
+                                                        **options)
+
+
+def explain_iter(topics: Iterable[str], *, model: str | os.PathLike[str] | None = None,
+                 device: str = "auto", **options) -> Iterator[tuple[int, Explanation | EmogramError]]:
+    """``Explainer.explain_iter`` on the default (or given) model."""
+    build_request(**{k: v for k, v in options.items() if k not in ("seed", "batch_size")})
+    return Explainer(model, device=device).explain_iter(topics, **options)

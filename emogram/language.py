@@ -18,8 +18,8 @@ GBNF, so what llama.cpp lets the model write is exactly what parses. Full spec: 
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, field
-from typing import Any
+import warnings
+from dataclasses import dataclass
 
 import lark
 
@@ -80,40 +80,18 @@ class Line:
 
 
 @dataclass(frozen=True)
-class Explanation:
-    """The parsed explanation. ``str()`` gives the canonical text back.
+class Tree:
+    """The parsed text: lines of groups of emoji. ``str()`` gives the canonical text back.
 
-    Two explanations are equal when their lines are; ``topic``, ``reasoning`` (think mode),
-    ``stats`` (timings) and ``model`` describe how it was made and do not take part.
+    Pure data, like lark's ``Tree``: renderings are functions over it (``render.py``), and what
+    describes a run (topic, model, timings) lives beside it in ``explanation.Explanation``.
     """
 
     lines: tuple[Line, ...]
-    topic: str = field(default="", compare=False)
-    reasoning: str = field(default="", compare=False, repr=False)
-    stats: Any = field(default=None, compare=False, repr=False)
-    model: str = field(default="", compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if not self.lines:
             raise InputError("an explanation has at least one line")
-
-    # Renderings (emogram.render does the work; these are shortcuts).
-    def gloss(self) -> str:
-        """The explanation in words, from the emoji's CLDR names (for screen readers)."""
-        from .render import gloss
-        return gloss(self)
-
-    def to_json(self, **kwargs: Any) -> str:
-        from .render import to_json
-        return to_json(self, **kwargs)
-
-    def to_mermaid(self) -> str:
-        from .render import to_mermaid
-        return to_mermaid(self)
-
-    def to_html(self, **kwargs: Any) -> str:
-        from .render import to_html
-        return to_html(self, **kwargs)
 
     def __str__(self) -> str:
         return "\n".join((Operator.LEADS_TO.symbol + " " if i else "") + str(line)
@@ -133,7 +111,7 @@ class Explanation:
 
 class _ToTree(lark.Transformer):
     def start(self, items):
-        return Explanation(tuple(i for i in items if isinstance(i, Line)))
+        return Tree(tuple(i for i in items if isinstance(i, Line)))
 
     def line(self, items):
         groups = tuple(i for i in items if isinstance(i, Group))
@@ -153,9 +131,9 @@ def _parser(grammar: Grammar) -> lark.Lark:
                      maybe_placeholders=False)
 
 
-def parse(text: str, shape: Shape | None = None, emoji_filter: EmojiFilter | None = None,
-          *, grammar: Grammar | None = None) -> Explanation:
-    """Parse canonical emogram text into an ``Explanation``, or raise ``ParseError`` saying where.
+def parse_tree(text: str, shape: Shape | None = None, emoji_filter: EmojiFilter | None = None,
+               *, grammar: Grammar | None = None) -> Tree:
+    """Parse canonical emogram text into a ``Tree``, or raise ``ParseError`` saying where.
 
     ``shape`` and ``emoji_filter`` default to the widest language (any lines, steps and group sizes
     up to the ceilings, every emoji), so text from any emogram run parses.
@@ -222,3 +200,14 @@ def _expected(names) -> str:
 
 # The language every emogram answer belongs to, whatever options produced it.
 WIDEST = Shape(lines=(1, MAX_LINES), steps=(1, MAX_STEPS), emoji_per_group=(1, MAX_EMOJI_PER_GROUP))
+
+
+def __getattr__(name: str):
+    """``language.Explanation`` and ``language.parse`` moved to ``emogram.Explanation`` and
+    ``emogram.parse`` (an Explanation now holds the tree and the run's metadata side by side)."""
+    if name in ("Explanation", "parse"):
+        warnings.warn(f"emogram.language.{name} is deprecated: use emogram.{name}",
+                      DeprecationWarning, stacklevel=2)
+        from . import explanation
+        return getattr(explanation, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -161,7 +161,7 @@ class ModelSource:
 
 def resolve(spec: str | os.PathLike[str] | None = None, *, progress: bool = False) -> ModelSource:
     """Turn a model spec (see module docstring) into a local file, without loading it."""
-    from .llama import check_gguf  # the file check lives with the llama.cpp rules
+    from .gguf import check_header as check_gguf
 
     if spec is None:
         spec = os.environ.get(ENV_MODEL) or DEFAULT_PRESET
@@ -237,9 +237,19 @@ def load(spec: str | os.PathLike[str] | None = None, *, device: str = "auto",
     return model
 
 
+def unload(model) -> None:
+    """Free one shared model: its generations stop (``ModelError``), later calls raise too."""
+    with _LOADED_LOCK:
+        for key, value in list(_LOADED.items()):
+            if value is model:
+                del _LOADED[key]
+    model.close()
+
+
 def unload_all() -> None:
     """Free every shared model (tests and long-running servers use this)."""
     with _LOADED_LOCK:
-        for model in _LOADED.values():
-            model.close()  # type: ignore[attr-defined]
+        loaded = list(_LOADED.values())
         _LOADED.clear()
+    for model in loaded:
+        model.close()  # type: ignore[attr-defined]

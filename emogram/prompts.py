@@ -64,11 +64,11 @@ EXAMPLES: tuple[Example, ...] = (
 
 def fit_example(answer: str, shape: Shape, emoji_filter: EmojiFilter) -> str | None:
     """Trim an example to the shape and filter, so examples never show what the grammar forbids."""
-    from .language import Explanation, Group, Line, parse
+    from .language import Group, Line, Tree, parse_tree
 
     allowed = set(emoji_filter.select())
     lines = []
-    for line in parse(answer).lines[: shape.lines[1]]:
+    for line in parse_tree(answer).lines[: shape.lines[1]]:
         groups, ops = [], []
         for op, group in line.steps():
             kept = tuple(e for e in group.emoji if e.char in allowed)[: shape.emoji_per_group[1]]
@@ -85,7 +85,7 @@ def fit_example(answer: str, shape: Shape, emoji_filter: EmojiFilter) -> str | N
         return None
     if any(len(g.emoji) < shape.emoji_per_group[0] for line in lines for g in line.groups):
         return None
-    return str(Explanation(tuple(lines))) if lines else None
+    return str(Tree(tuple(lines))) if lines else None
 
 
 def instruction(shape: Shape) -> str:
@@ -105,6 +105,17 @@ class Prompt:
     end_texts: tuple[str, ...]  # pieces that end the answer (besides end-of-generation tokens)
     style: str
     shared_chars: int = 0  # length of the prefix every call shares (instructions, examples)
+    topic_at: int = -1  # where the user's topic starts in ``text`` (-1: not found)
+    topic_len: int = 0  # its length: tokenized as plain text, never as special tokens
+
+    def parts(self) -> tuple[str, str, str, str]:
+        """(shared prefix, markup before the topic, the topic, markup after it)."""
+        cut = max(self.shared_chars, 0)
+        if self.topic_at < cut:
+            return self.text[:cut], self.text[cut:], "", ""
+        end = self.topic_at + self.topic_len
+        return (self.text[:cut], self.text[cut:self.topic_at], self.text[self.topic_at:end],
+                self.text[end:])
 
 
 def _is_reasoning_template(template: str) -> bool:
@@ -131,9 +142,10 @@ def _completion(model, topic: str, shape: Shape, shots, think: bool) -> Prompt:
         plan = f"Plan: {ex.plan}\n" if think else ""
         parts.append(f"\nTopic: {ex.topic}\n{plan}Emoji:\n{answer}\n")
     shared = len("".join(parts))
+    topic_at = shared + len("\nTopic:")
     parts.append(f"\nTopic: {topic}\n" + ("Plan:" if think else "Emoji:\n"))
     return Prompt("".join(parts), model.add_bos, think, "\n", "Emoji:\n" if think else "",
-                  ("\n\n",), "completion", shared)
+                  ("\n\n",), "completion", shared, topic_at, len(topic) + 1)
 
 
 def _chat(model, template: str, topic: str, shape: Shape, shots, think: bool) -> Prompt:
@@ -158,14 +170,16 @@ def _chat(model, template: str, topic: str, shape: Shape, shots, think: bool) ->
     except Exception as exc:  # a template bug must not become a crash
         raise ModelError(f"the chat template of {model.path.name} failed to render: {exc}") from None
     shared = len(head) if text.startswith(head) else 0
+    topic_at = text.rfind(topic, shared)
     add_bos = model.add_bos and not (bos and text.startswith(bos))
+    topic = (topic_at, len(topic) if topic_at >= 0 else 0)
     if reasoning:
         opened = text.rstrip().endswith("<think>")
         if think:
             text += "" if opened else "<think>\n"
-            return Prompt(text, add_bos, True, "</think>", "\n\n", (), "chat", shared)
+            return Prompt(text, add_bos, True, "</think>", "\n\n", (), "chat", shared, *topic)
         closed = "\n\n</think>\n\n" if opened else "<think>\n\n</think>\n\n"
-        return Prompt(text + closed, add_bos, False, "", "", (), "chat", shared)
+        return Prompt(text + closed, add_bos, False, "", "", (), "chat", shared, *topic)
     if think:
-        return Prompt(text + "<think>\n", add_bos, True, "</think>", "\n\n", (), "chat", shared)
-    return Prompt(text, add_bos, False, "", "", (), "chat", shared)
+        return Prompt(text + "<think>\n", add_bos, True, "</think>", "\n\n", (), "chat", shared, *topic)
+    return Prompt(text, add_bos, False, "", "", (), "chat", shared, *topic)

@@ -1,7 +1,9 @@
-"""Renderings of an ``Explanation``: words (for screen readers), JSON, a Mermaid flowchart, HTML.
+"""Renderings of an explanation: words (for screen readers), JSON, a Mermaid flowchart, HTML.
 
-Every rendering reads the typed tree, never the text, so each is exact about what is a group and
-what is an operator. Names are the emoji's CLDR short names as the ``emoji`` package has them.
+Functions over the typed tree (``language.Tree``), never the text, so each is exact about what
+is a group and what is an operator. Each also takes an ``Explanation`` (the tree and its run's
+metadata) and then includes the topic, model and reasoning where the format has room for them.
+Names are the emoji's CLDR short names as the ``emoji`` package has them.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from itertools import groupby
 from typing import Any
 
 from .grammar import Operator
-from .language import Explanation, Group
+from .language import Group, Tree
 
 _NUMBERS = {2: "two", 3: "three", 4: "four", 5: "five", 6: "six"}
 
@@ -27,14 +29,18 @@ def gloss_group(group: Group) -> str:
     return " and ".join(parts)
 
 
-def gloss(explanation: Explanation) -> str:
+def _tree(explanation: Any) -> Tree:
+    return explanation if isinstance(explanation, Tree) else explanation.tree
+
+
+def gloss(explanation: Any) -> str:
     """The explanation in words, one sentence per line.
 
     ``📄 ➡️ 🔤🔢`` -> "page facing up, leads to, input latin letters and input numbers."
     Lines after the first begin "Then, leads to, ...", as their ``➡️`` continues the line before.
     """
     sentences = []
-    for i, line in enumerate(explanation.lines):
+    for i, line in enumerate(_tree(explanation).lines):
         words = ["Then, leads to"] if i else []
         for op, group in line.steps():
             if op is not None:
@@ -45,26 +51,26 @@ def gloss(explanation: Explanation) -> str:
     return " ".join(sentences)
 
 
-def to_dict(explanation: Explanation, *, stats: bool = False) -> dict[str, Any]:
+def to_dict(explanation: Any, *, stats: bool = False) -> dict[str, Any]:
     """Plain data: text, gloss, and lines of groups and operators with names and meanings."""
+    tree = _tree(explanation)
     data: dict[str, Any] = {
-        "text": str(explanation),
-        "gloss": gloss(explanation),
+        "text": str(tree),
+        "gloss": gloss(tree),
         "lines": [
             {
                 "groups": [[{"emoji": e.char, "name": e.name} for e in g.emoji] for g in line.groups],
                 "operators": [{"emoji": op.symbol, "meaning": op.gloss} for op in line.operators],
             }
-            for line in explanation.lines
+            for line in tree.lines
         ],
     }
-    if explanation.topic:
-        data["topic"] = explanation.topic
-    if explanation.model:
-        data["model"] = explanation.model
-    if explanation.reasoning:
-        data["reasoning"] = explanation.reasoning
-    if stats and explanation.stats is not None:
+    for key in ("topic", "model", "reasoning"):
+        if getattr(explanation, key, ""):
+            data[key] = getattr(explanation, key)
+    if getattr(explanation, "plan", ()):
+        data["plan"] = list(explanation.plan)
+    if stats and getattr(explanation, "stats", None) is not None:
         s = explanation.stats
         data["stats"] = {
             "load_seconds": round(s.load_seconds, 4), "prompt_tokens": s.prompt_tokens,
@@ -76,7 +82,7 @@ def to_dict(explanation: Explanation, *, stats: bool = False) -> dict[str, Any]:
     return data
 
 
-def to_json(explanation: Explanation, *, indent: int | None = 2, stats: bool = False) -> str:
+def to_json(explanation: Any, *, indent: int | None = 2, stats: bool = False) -> str:
     return json.dumps(to_dict(explanation, stats=stats), ensure_ascii=False, indent=indent)
 
 
@@ -84,13 +90,13 @@ def _mermaid_label(text: str) -> str:
     return text.replace('"', "#quot;")
 
 
-def to_mermaid(explanation: Explanation) -> str:
+def to_mermaid(explanation: Any) -> str:
     """A left-to-right flowchart: one node per group, one labelled edge per operator; each new
     line's ``➡️`` joins the last group of the line before to the first group of the new one."""
     out = ["flowchart LR"]
     node = 0
     previous_last: str | None = None
-    for line in explanation.lines:
+    for line in _tree(explanation).lines:
         ids = []
         for group in line.groups:
             node += 1
@@ -135,12 +141,13 @@ _PAGE = """<!doctype html>
 """
 
 
-def to_html(explanation: Explanation, *, title: str | None = None) -> str:
+def to_html(explanation: Any, *, title: str | None = None) -> str:
     """A self-contained page: large emoji, each group and operator titled with its meaning, and the
     whole gloss as the accessible label (``role="img"``, ``aria-label``) and as visible text (hidden
     from screen readers, which already read the label). Lines wrap on narrow screens."""
     rows = []
-    for i, line in enumerate(explanation.lines):
+    tree = _tree(explanation)
+    for i, line in enumerate(tree.lines):
         cells = []
         if i:
             cells.append(_html_op(Operator.LEADS_TO))
@@ -151,8 +158,9 @@ def to_html(explanation: Explanation, *, title: str | None = None) -> str:
             cells.append(f'<span class="group" title="{label}" aria-hidden="true">'
                          f"{html.escape(str(group))}</span>")
         rows.append(f'<div class="line">{"".join(cells)}</div>')
-    heading = title or (f"{explanation.topic} in emoji" if explanation.topic else "emogram")
-    return _PAGE.format(title=html.escape(heading), gloss=html.escape(gloss(explanation), quote=True),
+    topic = getattr(explanation, "topic", "")
+    heading = title or (f"{topic} in emoji" if topic else "emogram")
+    return _PAGE.format(title=html.escape(heading), gloss=html.escape(gloss(tree), quote=True),
                         lines="\n".join(rows))
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from hypothesis import strategies as st
 
 from emogram.grammar import MAX_EMOJI_PER_GROUP, MAX_LINES, MAX_STEPS, Operator, Shape, content_emoji
-from emogram.language import Emoji, Explanation, Group, Line
+from emogram.language import Emoji, Group, Line, Tree
 from emogram.unicode import VS16, ZWJ, EmojiFilter, inventory, lookup
 
 ALL = EmojiFilter()
@@ -44,7 +44,7 @@ def shapes(draw) -> Shape:
 
 
 @st.composite
-def trees(draw, shape: Shape = Shape(), emoji_filter: EmojiFilter = ALL) -> Explanation:
+def trees(draw, shape: Shape = Shape(), emoji_filter: EmojiFilter = ALL) -> Tree:
     one = emoji_chars(emoji_filter)
     lines = []
     for _ in range(draw(st.integers(*shape.lines))):
@@ -53,7 +53,7 @@ def trees(draw, shape: Shape = Shape(), emoji_filter: EmojiFilter = ALL) -> Expl
                        for _ in range(n_groups))
         ops = tuple(draw(st.sampled_from(shape.operators)) for _ in range(n_groups - 1))
         lines.append(Line(groups, ops))
-    return Explanation(tuple(lines))
+    return Tree(tuple(lines))
 
 
 def texts(shape: Shape = Shape(), emoji_filter: EmojiFilter = ALL) -> st.SearchStrategy[str]:
@@ -94,7 +94,7 @@ def near_misses(draw, shape: Shape = Shape()) -> str:
         return text + draw(st.sampled_from([op.symbol for op in Operator]))
     if kind == "extra-line":
         lines = list(tree.lines) + [tree.lines[0]] * (shape.lines[1] - len(tree.lines) + 1)
-        return str(Explanation(tuple(lines)))
+        return str(Tree(tuple(lines)))
     if kind == "lone":
         return text + draw(st.sampled_from(LONE)) if draw(st.booleans()) else draw(st.sampled_from(LONE))
     if kind == "cjk":

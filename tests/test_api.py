@@ -6,7 +6,7 @@ import pytest
 
 import emogram
 from emogram import Explainer, Explanation, InputError, InputTypeError, explain, explain_many, stream
-from emogram.api import MAX_TOPIC_CHARS, clean_topic
+from emogram.options import MAX_TOPIC_CHARS, clean_topic
 
 
 def test_public_names():
@@ -88,9 +88,11 @@ def test_stream_checks_input_at_call_time():
 
 def test_explainer_and_explain_many(capsys):
     ex = Explainer()
-    results = ex.explain_many(["tea", "coffee", "water"], seed=10, progress=True)
+    results = ex.explain_many(["tea", "coffee", "water"], seed=10, progress=True, batch_size=1)
     assert [r.topic for r in results] == ["tea", "coffee", "water"]
     assert "3/3" in capsys.readouterr().err
+    # One at a time, seed + k for the k-th topic: the texts of single calls.
     assert str(explain_many(["tea"], seed=10, progress=False)[0]) == str(results[0])
+    assert str(ex.explain("coffee", seed=11)) == str(results[1])
     with pytest.raises(InputError):
         ex.explain_many(["ok", ""])

@@ -11,7 +11,11 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from emogram import EmojiFilter, Explainer, InputError, Shape, compile_grammar, parse
-from emogram.engine import Request, Stats
+from emogram.engine import Request, _geometric, _static_bias
+from emogram.judge import Judge
+from emogram.matcher import matcher_for
+from emogram.sequence import EmojiPhase
+from emogram.stats import Stats
 from emogram.grammar import OPERATOR_SYMBOLS
 from emogram.sampling import SamplingParams
 
@@ -103,8 +107,8 @@ def test_same_seed_same_text(gemma_explainer):
 def test_remembered_verdicts_and_moves_change_nothing(smol):
     """A fresh engine (nothing remembered) and the same engine again (llama.cpp's verdicts and the
     matcher's moves all remembered) stream the same lexemes, which spell the text."""
-    from emogram.api import build_request
     from emogram.engine import Engine
+    from emogram.options import build_request
     engine = Engine(smol)
 
     def run() -> list[tuple[str, ...]]:
@@ -125,20 +129,21 @@ def test_remembered_verdicts_and_moves_change_nothing(smol):
 
 def test_same_seed_same_text_with_either_sampler(smol):
     """The C and Python samplers make the same choices, so the texts match token for token."""
-    from emogram.api import _engine_for, build_request
+    from emogram.api import _engine_for
+    from emogram.options import build_request
     from emogram.sampling import native_available
     if not native_available():
         pytest.skip("emogram._native is not built")
     engine = _engine_for(smol)
     texts = {}
     for impl in ("native", "python"):
-        import emogram.engine as engine_module
-        original = engine_module.make_sampler
-        engine_module.make_sampler = lambda c, p, s, i=None, impl=impl: original(c, p, s, impl)
+        import emogram.sequence as sequence_module
+        original = sequence_module.make_sampler
+        sequence_module.make_sampler = lambda c, p, s, i=None, impl=impl: original(c, p, s, impl)
         try:
             texts[impl] = [engine.explain(t, build_request(seed=3, temperature=0.9)).text for t in TOPICS[:4]]
         finally:
-            engine_module.make_sampler = original
+            sequence_module.make_sampler = original
     assert texts["native"] == texts["python"]
 
 
@@ -185,33 +190,52 @@ def test_filters_hold_in_real_decoding(gemma_explainer):
 
 # --- the sampling loop driven by hypothesis instead of a forward pass -------------------------
 
-class RandomForward:
-    """Logits from a seeded generator, in one of several nasty styles; push() does nothing."""
+class RandomLogits:
+    """Logits from a seeded generator, in one of several nasty styles (an ``Output`` for a phase)."""
 
     def __init__(self, n_vocab: int, seed: int, style: str, candidates: np.ndarray) -> None:
         self.rng = np.random.default_rng(seed)
         self.n = n_vocab
         self.style = style
-        self.candidates = candidates
+        self.tokens = candidates
         self.buf = np.zeros(n_vocab, dtype=np.float32)
 
-    def logits(self) -> np.ndarray:
+    def candidates(self) -> np.ndarray:
         r, buf = self.rng, self.buf
         buf[:] = r.standard_normal(self.n).astype(np.float32) * 3
         if self.style == "candidates":  # mass on random candidate tokens (valid or not)
-            buf[r.choice(self.candidates, size=20)] += 15
+            buf[r.choice(self.tokens, size=20)] += 15
         elif self.style == "ties":
             buf[:] = np.round(buf / 3)
         elif self.style == "extreme":
-            buf[r.choice(self.candidates, size=5)] = 3e38
+            buf[r.choice(self.tokens, size=5)] = 3e38
             buf[r.choice(self.n, size=100)] = -3e38
         elif self.style == "text":  # a model that wants to write anything but emoji
             buf[:] -= 10
             buf[r.choice(self.n, size=200)] += 25
         return buf
 
-    def push(self, token: int) -> None:
-        pass
+    def full(self) -> np.ndarray:
+        return self.candidates()
+
+
+def drive(engine, grammar, request: Request, out) -> tuple[str, list[str], Stats]:
+    """Run the emoji phase alone against ``out`` (no forward pass): the decode loop's logic."""
+    setup = engine.setup(grammar)
+    cands = setup.candidates
+    stats = Stats()
+    lexemes: list[str] = []
+    phase = EmojiPhase(cands=cands, positions=cands.tokens, matcher=matcher_for(grammar),
+                       judge=Judge(setup.pristine, setup.verdicts, cands), params=request.params,
+                       seed=request.seed, max_tokens=request.max_tokens,
+                       bias=_static_bias(cands, grammar, "", request), filler=_geometric(grammar.emoji),
+                       stats=stats, emit=lambda e: lexemes.append(e.text), started=0.0)
+    try:
+        while not phase.step(out).finished:
+            pass
+    finally:
+        phase.judge.close()
+    return phase.text, lexemes, stats
 
 
 @settings(max_examples=40)
@@ -227,19 +251,12 @@ def test_random_logit_decoding_is_always_valid(smol_engine, data, budget, seed, 
     request = Request(grammar, SamplingParams(temperature=temperature, repeat_penalty=1.0),
                       seed=seed, max_tokens=budget)
     cands = smol_engine.candidates(grammar)
-    forward = RandomForward(smol_engine.model.n_vocab, seed, style, cands.tokens)
-    stats = Stats()
+    out = RandomLogits(smol_engine.model.n_vocab, seed, style, cands.tokens)
     if budget < cands.min_answer_tokens:
         with pytest.raises(InputError, match="too small"):
-            next(smol_engine.constrained(grammar, request, forward, stats))
+            smol_engine.job("anything", request)
         return
-    gen = smol_engine.constrained(grammar, request, forward, stats)
-    lexemes = []
-    try:
-        while True:
-            lexemes.append(next(gen).text)
-    except StopIteration as stop:
-        text = stop.value
+    text, lexemes, stats = drive(smol_engine, grammar, request, out)
     assert "".join(lexemes) == text
     tree = parse(text, grammar=grammar)
     assert str(tree) == text

@@ -1,8 +1,10 @@
 """The prompt-prefix cache: a one-shot command restores the few-shot examples' llama.cpp state from
-disk instead of evaluating them again, and gets the very same logits (so the same answers)."""
+disk instead of evaluating them again, and gets the very same logits (so the same answers); and
+the directory's trust policy (private, no symlinks, size cap, prune only our own files)."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import sys
@@ -12,7 +14,9 @@ import numpy as np
 import pytest
 
 from emogram import explain, models
-from emogram.llama import Model, PromptCache
+from emogram import prompt_cache as pc
+from emogram.llama import Model
+from emogram.prompt_cache import PromptCache
 
 HERE = Path(__file__).resolve().parent
 SHARED = "Explain each topic with emoji.\nTopic: tea\nEmoji: 🍵 ➡️ ☕\nTopic: rain\nEmoji: ☁️ ➡️ 🌧️\n"
@@ -20,107 +24,139 @@ OWN = "Topic: volcanoes\nEmoji:"
 
 
 @pytest.fixture(scope="module")
-def gemma_path():
-    return models.resolve("gemma3-270m").path
+def gemma_model():
+    model = Model(models.resolve("gemma3-270m").path, device="cpu")
+    yield model
+    model.close()
 
 
-def _prompt(model: Model) -> tuple[list[int], list[int]]:
-    return (model.tokenize(SHARED, add_special=True, parse_special=False),
-            model.tokenize(OWN, add_special=False, parse_special=False))
+def _tokens(model: Model) -> tuple[list[int], list[int]]:
+    return model.tokenize(SHARED, add_special=True), model.tokenize(OWN)
 
 
-def _logits_after_prefill(path, cache_dir) -> tuple[np.ndarray, int, Model]:
-    model = Model(path, device="cpu", prompt_cache=cache_dir)
-    shared, own = _prompt(model)
-    evaluated = model.prefill_split(shared, own)
-    return model.logits().copy(), evaluated, model
+def _after(model: Model, payload: bytes | None) -> tuple[np.ndarray, np.ndarray, bytes]:
+    """Logits (full and candidate-only) after SHARED + OWN: SHARED evaluated, or restored from
+    ``payload``; returns the state of SHARED too."""
+    shared, own = _tokens(model)
+    ctx = model.new_context(n_seq=2, n_ctx=1024)
+    try:
+        if payload is None:
+            ctx.decode(shared, range(len(shared)), [1] * len(shared), [False] * len(shared))
+        else:
+            assert ctx.state_set(1, payload)
+        state = ctx.state_get(1)
+        assert ctx.state_set(0, state)  # how the scheduler gives a sequence its prefix
+        n = len(shared)
+        ctx.decode(own, range(n, n + len(own)), [0] * len(own), [i == len(own) - 1 for i in range(len(own))],
+                   full_logits=True)
+        ctx.head.positions(np.arange(1000, 3000))
+        return ctx.logits(0).copy(), ctx.candidate_logits(0), state
+    finally:
+        ctx.close()
 
 
-def test_a_second_process_restores_the_prefix_and_gets_identical_logits(gemma_path, tmp_path):
-    first, evaluated_first, m1 = _logits_after_prefill(gemma_path, tmp_path)
-    shared, own = _prompt(m1)
-    m1.close()
-    assert evaluated_first == len(shared) + len(own)
-    files = list(tmp_path.glob("*.kv"))
-    assert len(files) == 1 and files[0].stat().st_size > 100_000
-    second, evaluated_second, m2 = _logits_after_prefill(gemma_path, tmp_path)
-    m2.close()
-    assert evaluated_second == len(own)  # the examples came from the file
-    assert np.array_equal(first, second)  # bit for bit
+def test_a_restored_prefix_gives_bit_identical_logits(gemma_model):
+    evaluated_full, evaluated_head, state = _after(gemma_model, None)
+    assert len(state) > 100_000
+    restored_full, restored_head, _ = _after(gemma_model, state)
+    assert np.array_equal(evaluated_full, restored_full)
+    assert np.array_equal(evaluated_head, restored_head)
 
 
-def test_a_damaged_file_is_ignored_and_the_prefix_evaluated(gemma_path, tmp_path):
-    reference, _, m = _logits_after_prefill(gemma_path, tmp_path)
-    shared, own = _prompt(m)
-    m.close()
-    (file,) = tmp_path.glob("*.kv")
+def test_files_round_trip_and_damage_is_ignored(tmp_path):
+    cache = PromptCache(tmp_path / "prompts", b"model-a")
+    cache.store([1, 2, 3], b"payload" * 100)
+    assert cache.load([1, 2, 3]) == b"payload" * 100
+    assert cache.load([1, 2, 4]) is None
+    (file,) = (tmp_path / "prompts").glob("*.kv")
     blob = bytearray(file.read_bytes())
-    blob[-100] ^= 0xFF  # one flipped byte: the checksum no longer matches
+    blob[-10] ^= 0xFF  # one flipped byte: the checksum no longer matches
     file.write_bytes(bytes(blob))
-    again, evaluated, m = _logits_after_prefill(gemma_path, tmp_path)
-    m.close()
-    assert evaluated == len(shared) + len(own)
-    assert np.array_equal(reference, again)
+    assert cache.load([1, 2, 3]) is None
 
 
-def test_a_well_formed_file_llama_cpp_refuses_does_not_kill_the_process(gemma_path, tmp_path):
+def test_files_are_named_by_identity_and_tokens(tmp_path):
+    a, b = PromptCache(tmp_path, b"model-a"), PromptCache(tmp_path, b"model-b")
+    assert a.file_for([1, 2, 3]) == a.file_for([1, 2, 3])
+    assert a.file_for([1, 2, 3]) != a.file_for([1, 2, 4])
+    assert a.file_for([1, 2, 3]) != b.file_for([1, 2, 3])
+
+
+def test_the_directory_is_created_private_and_a_shared_one_is_refused(tmp_path):
+    cache = PromptCache(tmp_path / "mine", b"m")
+    cache.store([1], b"x" * 10)
+    assert (os.stat(tmp_path / "mine").st_mode & 0o777) == 0o700
+    assert cache.load([1]) == b"x" * 10
+    os.chmod(tmp_path / "mine", 0o777)  # anyone may write here now: nothing in it is trusted
+    assert cache.load([1]) is None
+    cache.store([2], b"y" * 10)
+    assert not cache.file_for([2]).exists()
+
+
+def test_symlinks_and_oversized_files_are_not_read(tmp_path, monkeypatch):
+    cache = PromptCache(tmp_path / "c", b"m")
+    cache.store([1], b"x" * 10)
+    elsewhere = tmp_path / "elsewhere.kv"
+    elsewhere.write_bytes(cache.file_for([1]).read_bytes())
+    cache.file_for([2]).symlink_to(elsewhere)
+    assert cache.load([2]) is None
+    monkeypatch.setattr(pc, "MAX_BYTES", 20)
+    assert cache.load([1]) is None
+
+
+def test_pruning_removes_only_our_own_files(tmp_path):
+    directory = tmp_path / "c"
+    cache = PromptCache(directory, b"m")
+    cache.store([0], b"first")
+    for k in range(pc.KEEP + 5):
+        f = directory / f"{k:040x}.kv"
+        f.write_bytes(pc.MAGIC + b"\0" * 40)
+        os.utime(f, (1_000_000 + k, 1_000_000 + k))
+    foreign = [directory / "notes.kv", directory / f"{'f' * 40}.kv"]
+    foreign[0].write_bytes(pc.MAGIC + b"not our name")
+    foreign[1].write_bytes(b"someone else's file with our name pattern")
+    cache.store([1], b"second")
+    ours = cache.ours()
+    assert len(ours) == pc.KEEP
+    assert directory / f"{0:040x}.kv" not in ours  # the oldest went first
+    assert cache.file_for([1]) in ours
+    assert all(f.exists() for f in foreign)
+
+
+def test_a_well_formed_file_llama_cpp_refuses_does_not_kill_the_process(tmp_path):
     """A file with our header and a valid checksum but a payload llama.cpp cannot read (another
-    build's layout, say): llama.cpp's loader reports 0 and emogram evaluates the prefix instead."""
+    build's layout, say): llama.cpp's loader reports failure and the prefix is evaluated instead."""
     code = f"""
-import hashlib, sys
-from pathlib import Path
-from emogram.llama import Model, PromptCache
-model = Model({str(gemma_path)!r}, device="cpu", prompt_cache={str(tmp_path)!r})
-shared = model.tokenize({SHARED!r}, add_special=True, parse_special=False)
-own = model.tokenize({OWN!r}, add_special=False, parse_special=False)
+import hashlib
+from emogram import explain, models, prompts
+from emogram.api import _engine_for
+from emogram.options import build_request
+from emogram.prompt_cache import MAGIC
+model = models.load("gemma3-270m")
+engine = _engine_for(model)
+grammar = build_request().grammar
+shared, own = engine._tokens(prompts.build(model, "volcanoes", grammar.shape, grammar.emoji_filter,
+                                           think=False))
+cache = engine.scheduler.prompt_cache
 payload = bytes(range(256)) * 64
-model.prompt_cache.file_for(shared).parent.mkdir(parents=True, exist_ok=True)
-model.prompt_cache.file_for(shared).write_bytes(
-    PromptCache.MAGIC + hashlib.sha256(payload).digest() + payload)
-assert not model.prompt_cache.restore(shared)
-print("evaluated", model.prefill_split(shared, own) == len(shared) + len(own))
+cache.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+cache.file_for(shared).write_bytes(MAGIC + hashlib.sha256(payload).digest() + payload)
+e = explain("volcanoes", seed=1)
+print("answered", e.stats.prompt_tokens > len(shared))
 """
-    out = subprocess.run([sys.executable, "-c", code], cwd=HERE, capture_output=True, text=True, timeout=300)
+    env = {**os.environ, models.ENV_PROMPT_CACHE: str(tmp_path / "c")}
+    out = subprocess.run([sys.executable, "-c", code], cwd=HERE, capture_output=True, text=True,
+                         timeout=300, env=env)
     assert out.returncode == 0, out.stderr[-2000:]
-    assert "evaluated True" in out.stdout
+    assert "answered True" in out.stdout
 
 
-def test_an_unwritable_cache_is_not_an_error(gemma_path, tmp_path):
+def test_an_unwritable_cache_is_not_an_error(tmp_path):
     blocker = tmp_path / "not-a-directory"
     blocker.write_text("x")
-    reference, _, m = _logits_after_prefill(gemma_path, None)
-    m.close()
-    logits, _, m = _logits_after_prefill(gemma_path, blocker / "prompts")
-    m.close()
-    assert np.array_equal(reference, logits)
-    assert not list(tmp_path.glob("**/*.kv"))
-
-
-def test_files_are_named_by_model_and_tokens(gemma_path, tmp_path):
-    m = Model(gemma_path, device="cpu", prompt_cache=tmp_path)
-    try:
-        cache = m.prompt_cache
-        assert isinstance(cache, PromptCache)
-        assert cache.file_for([1, 2, 3]) == cache.file_for([1, 2, 3])
-        assert cache.file_for([1, 2, 3]) != cache.file_for([1, 2, 4])
-    finally:
-        m.close()
-
-
-def test_old_files_are_pruned(gemma_path, tmp_path):
-    for k in range(PromptCache.KEEP + 5):
-        f = tmp_path / f"{k:040d}.kv"
-        f.write_bytes(b"x")
-        os.utime(f, (1_000_000 + k, 1_000_000 + k))
-    m = Model(gemma_path, device="cpu", prompt_cache=tmp_path)
-    try:
-        shared, own = _prompt(m)
-        m.prefill_split(shared, own)
-    finally:
-        m.close()
-    kept = sorted(p.name for p in tmp_path.glob("*.kv"))
-    assert len(kept) == PromptCache.KEEP
-    assert f"{0:040d}.kv" not in kept  # the oldest went first
+    cache = PromptCache(blocker / "prompts", b"m")
+    cache.store([1], b"x")
+    assert cache.load([1]) is None
 
 
 def test_the_setting(monkeypatch, tmp_path):
@@ -148,16 +184,16 @@ def test_cli_answers_are_the_same_with_the_file_and_without(tmp_path):
         return int(line.split(":")[1].split()[0])
 
     assert prompt_tokens(runs[1]) < prompt_tokens(runs[0]) / 4
-    assert len(list(tmp_path.glob("*.kv"))) == 1
+    assert len(PromptCache(tmp_path, b"").ours()) == 1
 
 
-def test_explain_through_the_shared_model_matches_an_uncached_model(gemma_path):
+def test_explain_through_the_shared_model_matches_an_uncached_model():
     """The process-wide model (prompt cache on, as users get it) and a model without a cache give
     the same answer for the same seed."""
-    from emogram.api import build_request
     from emogram.engine import Engine
+    from emogram.options import build_request
     cached = explain("glaciers", seed=11, model="gemma3-270m").text
-    bare = Model(gemma_path, device="auto")
+    bare = Model(models.resolve("gemma3-270m").path, device="auto")
     try:
         assert Engine(bare).explain("glaciers", build_request(seed=11)).text == cached
     finally:

@@ -191,10 +191,17 @@ static PyObject *native_uniform(PyObject *self, PyObject *args) {
     return Py_BuildValue("dK", u, (unsigned long long)state);
 }
 
+PyObject *native_capture_callback(PyObject *self, PyObject *args); /* head.c */
+PyObject *native_head_logits(PyObject *self, PyObject *args);      /* head.c */
+
 static PyMethodDef methods[] = {
     {"sample", native_sample, METH_VARARGS,
      "sample(logits, candidates, bias, banned, temperature, top_k, top_p, min_p, state) -> (index, state)"},
     {"uniform", native_uniform, METH_VARARGS, "uniform(state) -> (u, state)"},
+    {"capture_callback", native_capture_callback, METH_NOARGS,
+     "capture_callback() -> address of the graph-evaluation callback (see head.c)"},
+    {"head_logits", native_head_logits, METH_VARARGS,
+     "head_logits(weights, hidden, out): out[r] = weights[r] . hidden, in a fixed order (see head.c)"},
     {NULL, NULL, 0, NULL},
 };
 

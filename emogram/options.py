@@ -1,0 +1,118 @@
+"""Checking what callers pass, before any model work: the topic and every option.
+
+Each bad value raises an ``InputError`` (a ``ValueError``) or ``InputTypeError`` (a ``TypeError``)
+naming the argument, so a typo fails at once rather than after a model load, and nothing odd
+reaches llama.cpp.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+from .engine import Request
+from .errors import InputError, InputTypeError
+from .grammar import Shape, compile_grammar
+from .prompts import EXAMPLES
+from .sampling import SamplingParams, seed_state
+from .unicode import EmojiFilter, split_emoji
+
+MAX_TOPIC_CHARS = 300
+DEFAULT_MAX_TOKENS = 96
+MAX_TOKENS_CEILING = 1024
+MAX_CANDIDATES = 64
+
+
+def clean_topic(topic: object) -> str:
+    """The topic as the model will see it: control characters removed, whitespace collapsed."""
+    if not isinstance(topic, str):
+        raise InputTypeError(f"topic must be a str, not {type(topic).__name__}")
+    text = "".join(" " if ch.isspace() else ch for ch in topic
+                   if ch.isspace() or unicodedata.category(ch) not in ("Cc", "Cf", "Cs", "Co", "Cn"))
+    text = " ".join(text.split())
+    if not text:
+        raise InputError("topic is empty; say what to explain, e.g. 'transformers'")
+    if len(text) > MAX_TOPIC_CHARS:
+        raise InputError(f"topic is {len(text)} characters; the limit is {MAX_TOPIC_CHARS}")
+    return text
+
+
+def build_request(*, lines=None, steps=None, emoji_per_group=None, operators=None, palette=None,
+                  emoji_version=None, exclude=None, emoji_filter: EmojiFilter | None = None,
+                  temperature: float | None = None, top_k: int | None = None,
+                  top_p: float | None = None, min_p: float | None = None,
+                  repeat_penalty: float | None = None, filler_penalty: float | None = None,
+                  partial_penalty: float | None = None,
+                  seed: int | None = None,
+                  think: bool = False, max_tokens: int | None = None,
+                  max_think_tokens: int | None = None, hint: float | None = None,
+                  examples: int | None = None, candidates: int | None = None) -> Request:
+    """Turn keyword arguments into an engine request, checking each one."""
+    shape_args = {}
+    if lines is not None:
+        shape_args["lines"] = lines
+    if steps is not None:
+        shape_args["steps"] = steps
+    if emoji_per_group is not None:
+        shape_args["emoji_per_group"] = emoji_per_group
+    if operators is not None:
+        if isinstance(operators, str):
+            operators = split_emoji(operators) if operators.strip() else []
+        shape_args["operators"] = tuple(operators)
+    shape = Shape(**shape_args)
+    if emoji_filter is not None:
+        if not isinstance(emoji_filter, EmojiFilter):
+            raise InputTypeError(f"emoji_filter must be an EmojiFilter, not {type(emoji_filter).__name__}")
+        if palette is not None or emoji_version is not None or exclude is not None:
+            raise InputError("give either emoji_filter or palette/emoji_version/exclude, not both")
+        flt = emoji_filter
+    else:
+        flt = EmojiFilter.make(emoji_version=emoji_version, palette=palette, exclude=exclude or ())
+        if flt.palette is not None and not flt.palette:
+            raise InputError("palette is empty; give at least one emoji (e.g. palette='🍎🍌🍇')")
+    grammar = compile_grammar(shape, flt)
+    knobs = dict(temperature=temperature, top_k=top_k, top_p=top_p, min_p=min_p,
+                 repeat_penalty=repeat_penalty, filler_penalty=filler_penalty,
+                 partial_penalty=partial_penalty)
+    params = SamplingParams(**{k: v for k, v in knobs.items() if v is not None})
+    if not isinstance(think, bool):
+        raise InputTypeError(f"think must be True or False, not {type(think).__name__}")
+    budget = positive_int(max_tokens, "max_tokens", DEFAULT_MAX_TOKENS)
+    think_budget = positive_int(max_think_tokens, "max_think_tokens", 96)
+    if seed is not None:
+        seed_state(seed)  # type check
+    if hint is not None and (isinstance(hint, bool) or not isinstance(hint, (int, float))):
+        raise InputTypeError(f"hint must be a number, not {type(hint).__name__}")
+    n_examples = len(EXAMPLES) if examples is None else examples
+    if isinstance(n_examples, bool) or not isinstance(n_examples, int) or not 0 <= n_examples <= len(EXAMPLES):
+        raise InputError(f"examples must be an int from 0 to {len(EXAMPLES)}, got {examples!r}")
+    n_candidates = 1 if candidates is None else candidates
+    if isinstance(n_candidates, bool) or not isinstance(n_candidates, int):
+        raise InputTypeError(f"candidates must be an int, not {type(n_candidates).__name__}")
+    if not 1 <= n_candidates <= MAX_CANDIDATES:
+        raise InputError(f"candidates must be between 1 and {MAX_CANDIDATES}, got {n_candidates}")
+    return Request(grammar=grammar, params=params, seed=seed, max_tokens=budget, think=think,
+                   max_think_tokens=think_budget, hint=float(hint or 0.0), examples=n_examples,
+                   candidates=n_candidates)
+
+
+def positive_int(value, name: str, default: int) -> int:
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InputTypeError(f"{name} must be an int, not {type(value).__name__}")
+    if not 1 <= value <= MAX_TOKENS_CEILING:
+        raise InputError(f"{name} must be between 1 and {MAX_TOKENS_CEILING}, got {value}")
+    return value
+
+
+def per_topic_seeds(seed, n: int) -> list[int | None]:
+    """One seed per topic: the same int for all, or a sequence of n ints."""
+    if seed is None or isinstance(seed, int) and not isinstance(seed, bool):
+        return [seed] * n
+    if isinstance(seed, (list, tuple)):
+        if len(seed) != n:
+            raise InputError(f"seed holds {len(seed)} seeds for {n} topics; give one per topic")
+        for s in seed:
+            seed_state(s)  # type check
+        return list(seed)
+    raise InputTypeError(f"seed must be an int or a sequence of ints, not {type(seed).__name__}")
