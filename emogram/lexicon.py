@@ -13,13 +13,13 @@ Skin-tone variants are not listed: 👍🏽 is known by the words of 👍.
 
 How a phrase scores against an emoji (``relevance``), all from the data, nothing per topic:
 
-- each word weighs its idf, ln(N / number of emoji known by it): "coffee" (3 emoji) says far more
-  than "flag" (~270) or "face" (~160);
+- each word weighs its idf, ln(N / number of emoji known by it): "coffee" (2 of 1,923 emoji) says
+  far more than "flag" (276) or "face" (206);
 - *coverage*: the share of the phrase's weight that the emoji matches, a word counting fully when it
   is in the emoji's name, 0.75 in a CLDR keyword, 0.5 in an emojilib keyword;
 - *name precision* (up to 0.5): the share of the name's weight the phrase covers, times the share of
   the phrase's weight the name explains, so "sun" prefers ☀️ (sun) to 🌞 (sun with face) while
-  "coffee man" still prefers ☕ to 👨 (man). A flag's name is its place: "flag: France" is "France";
+  "coffee man" still prefers ☕ to 👨 (man). A flag's name is its place ("flag: France": France);
 - *phrase* bonuses: the phrase is the whole name (+1), holds the whole name of two words or more
   (+0.5), or is a run of two words or more inside the name (+0.25); half as much for multi-word
   keywords.
@@ -34,9 +34,11 @@ import pkgutil
 import re
 import unicodedata
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 from typing import Iterable
 
+from .errors import InputError, InputTypeError
 from .unicode import SKIN_TONES, VS16, inventory, lookup, split_emoji
 
 DATA_FILE = "lexicon.tsv"
@@ -47,6 +49,7 @@ _CLDR_DERIVED = ("cldr-annotations-derived-full", "annotationsDerived/en/annotat
 _EMOJILIB = ("emojilib", "dist/emoji-en-US.json")
 
 NAME, CLDR, EMOJILIB = 1.0, 0.75, 0.5  # how much a word counts by where the emoji has it
+DERIVED = 0.5  # a data word's -ing/-ed base is a guess ("stocking" -> stock): it counts half
 PRECISION = 0.5
 EXACT_NAME, NAME_IN_PHRASE, PHRASE_IN_NAME = 1.0, 0.5, 0.25
 KEYWORD_PHRASE = 0.5  # multi-word keywords get this share of the name's phrase bonuses
@@ -110,9 +113,6 @@ def words(text: str) -> list[str]:
     """The text's words as the lexicon matches them: lower-case, stop words out, plurals made
     singular (``stem``), in order. ``words("Making volcanoes") == ["making", "volcano"]``."""
     return [stem(w) for w in _tokens(text)]
-
-
-DERIVED = 0.5  # a data word's -ing/-ed base is a guess ("stocking" -> stock): it counts half
 
 
 def _keys(word: str) -> tuple[tuple[str, float], ...]:
@@ -230,7 +230,6 @@ class _Query:
     @classmethod
     def of(cls, lex: _Lexicon, phrase: str) -> "_Query":
         if not isinstance(phrase, str):
-            from .errors import InputTypeError
             raise InputTypeError(f"phrase must be a string, not {type(phrase).__name__}")
         toks = _tokens(phrase)
         keys = [lex.resolve(w) for w in toks]
@@ -287,6 +286,8 @@ def related(phrase: str, allowed: str | Iterable[str] | None = None,
     """Emoji relevant to ``phrase``, best first, with their scores (see the module's docstring);
     ties in inventory order. ``allowed`` (a string of emoji or an iterable) restricts the answer to
     those emoji, skin-tone variants included. Words the lexicon does not know give ``[]``."""
+    if limit is not None and (not isinstance(limit, int) or limit < 0):
+        raise InputError(f"limit must be None or a whole number >= 0, not {limit!r}")
     lex = _lexicon()
     q = _Query.of(lex, phrase)
     rows = set().union(*(lex.index[k] for k in q.weights)) if q.weights else set()
@@ -355,8 +356,8 @@ def generate(sources: Path | str = SOURCES) -> str:
         f"# Sources: cldr-annotations-full {version(_CLDR[0])} and cldr-annotations-derived-full "
         f"{version(_CLDR_DERIVED[0])} (English; Unicode License v3), emojilib "
         f"{version(_EMOJILIB[0])} (MIT);",
-        f"# inventory: the emoji package {_emoji_version()}, {len(kept)} fully-qualified emoji "
-        "without skin tones (variants are looked up through their base).",
+        f"# inventory: the emoji package {metadata.version('emoji')}, {len(kept)} fully-qualified "
+        "emoji without skin tones (variants are looked up through their base).",
         "# Columns (tab-separated): emoji, CLDR name, CLDR keywords, emojilib keywords not already "
         "given (|-separated).",
     ]
@@ -374,17 +375,13 @@ def generate(sources: Path | str = SOURCES) -> str:
                 kw = " ".join(kw.lower().split())
                 key = " ".join(words(kw))
                 if key and key not in seen:
-                    assert "|" not in kw and "\t" not in kw, kw
+                    if "|" in kw or "\t" in kw:
+                        raise ValueError(f"keyword {kw!r} of {info.char} holds a separator")
                     seen.add(key)
                     out.append(kw)
             fields.append("|".join(out))
         lines.append("\t".join([info.char, name, *fields]))
     return "\n".join(lines) + "\n"
-
-
-def _emoji_version() -> str:
-    from importlib.metadata import version
-    return version("emoji")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -393,7 +390,7 @@ def main(argv: list[str] | None = None) -> int:
         "Regenerate or query emogram's emoji lexicon. With a phrase: print its related emoji."))
     p.add_argument("phrase", nargs="*", help="a word or phrase to look up")
     p.add_argument("--write", action="store_true", help=f"regenerate emogram/{DATA_FILE}")
-    p.add_argument("--sources", default=str(SOURCES), help="the vendored sources (default: %(default)s)")
+    p.add_argument("--sources", default=str(SOURCES), help="vendored sources (default: %(default)s)")
     p.add_argument("--limit", type=int, default=12)
     args = p.parse_args(argv)
     if args.write:

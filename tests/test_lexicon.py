@@ -52,9 +52,13 @@ def test_every_row_is_an_inventory_emoji_without_skin_tone_once_in_inventory_ord
 
 def test_lexicon_module_stays_off_the_model_side():
     tree = ast.parse((REPO / "emogram" / "lexicon.py").read_text(encoding="utf-8"))
-    imported = {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
-    imported |= {a.name for node in ast.walk(tree) if isinstance(node, ast.Import) for a in node.names}
-    assert not {m.lstrip(".") for m in imported} & {"llama", "engine", "api", "llama_cpp"}
+    imported = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imported |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            imported |= {node.module.split(".")[0]} if node.module else {a.name for a in node.names}
+    assert not imported & {"llama", "engine", "api", "llama_cpp", "models"}
 
 
 # ------------------------------------------------------------------------------------ words
@@ -92,12 +96,27 @@ def test_keyword_matches_are_found():
     assert "☕" in top("coffee", 3)  # CLDR keyword of "hot beverage"
     assert "🗳️" in top("vote", 5)  # emojilib keyword
     assert "🏃" in top("run", 5)  # "person running", through the -ing form
-    assert "🗳️" in top("voting", 5) and "🦠" in top("viruses", 5)
+    assert "🗳️" in top("voting", 5) and "🗳️" in top("voted", 5)  # -ing in the data; -ed guessed
+    assert "🦠" in top("viruses", 5) and top("buses") == ["🚌"]  # virus, bus: -es, not -s
 
 
 def test_names_outweigh_keywords():
-    """☀️ is named "sun", 🌞 "sun with face"; ⛱️ (umbrella on ground) has "sun" as a keyword."""
+    """Every emoji with "sun" in its name (☀️ sun, 🌦️ sun behind rain cloud) ranks above every
+    emoji that only has it as a keyword (⛱️ umbrella on ground)."""
+    got = related("sun", limit=None)
+    named = ["sun" in lookup(c).name.split() for c, _ in got]
+    assert named == sorted(named, reverse=True) and 5 < sum(named) < len(named)
     assert relevance("sun", "☀️") > relevance("sun", "🌞") > relevance("sun", "⛱️") > 0
+
+
+def test_word_order_counts_through_phrases():
+    assert relevance("hot dog", "🌭") > relevance("dog hot", "🌭")
+    assert relevance("man walking a dog", "🚶‍♂️") > relevance("walking man a dog", "🚶‍♂️")
+
+
+def test_a_country_is_its_flag_s_name():
+    """"flag: France" is named France: the country matches it as fully as "volcano" matches 🌋."""
+    assert relevance("france", "🇫🇷") == relevance("volcano", "🌋")
 
 
 @pytest.mark.parametrize("generic", ["flag", "face", "symbol", "button", "sign", "person", "man", "woman"])
