@@ -2,8 +2,9 @@
 
 "volcanoes" finds 🌋 (volcano), "making coffee" finds ☕ (hot beverage, alias coffee), "DNA" finds
 🧬. The words come from the emoji's CLDR name and its aliases in the ``emoji`` package; the topic's
-words are lower-cased, stripped of a plural ending and of a few function words. The engine turns the
-matches into a small logit bonus on the tokens that begin those emoji (``Request.hint``).
+words are lower-cased, stripped of a plural ending (``lexicon.stem``) and of a few function words.
+The engine turns the matches into a small logit bonus on the tokens that begin those emoji
+(``Request.hint``). ``lexicon.related`` is the richer lookup (CLDR and emojilib keywords).
 """
 
 from __future__ import annotations
@@ -14,18 +15,12 @@ from typing import Iterable
 
 import emoji as _emoji_data
 
+from .lexicon import stem as _stem
+
 _STOP = frozenset(
     "a an the of and or in on at to for with how what why when is are was were be by from as it its "
     "into your my our their this that these those do does doing works work".split())
 _WORD = re.compile(r"[a-z0-9]+")
-
-
-def _stem(word: str) -> str:
-    for suffix, repl in (("ies", "y"), ("oes", "o"), ("ses", "s"), ("xes", "x"), ("ches", "ch"),
-                         ("shes", "sh"), ("s", "")):
-        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
-            return word[: len(word) - len(suffix)] + repl
-    return word
 
 
 def words(text: str) -> set[str]:
