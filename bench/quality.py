@@ -21,7 +21,7 @@ Metrics (bench/metrics.py; content emoji = without ➡️ ➕ 🆚 🟰, both si
   rep-grp   share of groups equal to the group before them
   emoji, lines   mean content emoji and lines per answer
   valid     re-checked here: the text parses back to itself and is emoji only (must be 100%)
-  s/ans     seconds per answer
+  s/ans     seconds per answer, after --warmup untimed answers on other topics
 Baselines (bench/baselines.py): random emoji in the model's answer shapes, keyword lookup in
 emojilib, and people against people (leave one out).
 
@@ -119,15 +119,30 @@ def groups_of(sets, half: str, limit: int | None):
 
 # --- running the model ------------------------------------------------------------------------
 
-def generate(model, strategies, items, seeds) -> tuple[str, dict]:
+def warmup_topics(items, n: int) -> list[str]:
+    """Topics of the old on-topic set (bench/topics.json) that no reference set asks, for warming up."""
+    asked = {it.topic.lower() for it in items}
+    old = json.loads((HERE / "topics.json").read_text(encoding="utf-8"))["topics"]
+    return [t["topic"] for t in old if t["topic"].lower() not in asked][:n]
+
+
+def generate(model, strategies, items, seeds, warmup=()) -> tuple[str, dict, dict]:
+    """Every (strategy, item, seed) answer. Before each strategy, untimed answers on the ``warmup``
+    topics: a process's first answers are slow while llama.cpp's grammar verdicts are first asked
+    and remembered (see README, Speed), and would otherwise inflate s/answer for the first topics."""
     from emogram import Explainer
     explainer = Explainer(model)
     outputs: dict[str, dict] = {}
+    warm: dict[str, float] = {}
     total = len(strategies) * len(items) * len(seeds)
     done = 0
     for st in strategies:
         cache: dict[tuple, dict] = {}  # the same topic text in two sets is asked once
         per_key = outputs.setdefault(st.name, {})
+        t0 = time.perf_counter()
+        for topic in warmup:
+            explainer.explain(topic, seed=0, **st.options)
+        warm[st.name] = round(time.perf_counter() - t0, 2)
         t0 = time.perf_counter()
         for it in items:
             for seed in seeds:
@@ -148,7 +163,7 @@ def generate(model, strategies, items, seeds) -> tuple[str, dict]:
                 if done % 25 == 0:
                     print(f"  {done}/{total} answers", file=sys.stderr)
         print(f"{st.name}: {len(items) * len(seeds)} answers in {time.perf_counter() - t0:.0f}s", file=sys.stderr)
-    return explainer.model_name, outputs
+    return explainer.model_name, outputs, warm
 
 
 # --- scoring (from saved texts: the same code scores a fresh run and --rescore) ------------------
@@ -173,7 +188,8 @@ def score_group(result: dict, items, norm, pool) -> list[dict]:
             for rec in outs.get(it.key, []):
                 a = model_answer(rec["text"], norm)
                 answers.setdefault(it.key, []).append(a)
-                scored.append({"answer": a, "refs": it.refs, "valid": rec["valid"], "seconds": rec["seconds"]})
+                scored.append({"answer": a, "refs": it.refs, "seconds": rec["seconds"],
+                               "valid": bool(rec["text"]) and is_valid(rec["text"])})  # re-checked here
         if not scored:
             continue
         flags = metrics.recurring(answers)
@@ -257,6 +273,8 @@ def parse_args(argv=None):
     p.add_argument("--list-strategies", action="store_true", help="print the strategies and exit")
     p.add_argument("--seeds", type=int, default=1, help="answers per topic (seeds 0..N-1)")
     p.add_argument("--limit", type=int, help="only the first N items of each set and kind (quick look)")
+    p.add_argument("--warmup", type=int, default=15,
+                   help="untimed answers on other topics before each strategy (default 15)")
     p.add_argument("--no-keyword", action="store_true", help="leave out the keyword baseline")
     p.add_argument("--rescore", type=Path, help="score a saved results JSON again (no model)")
     p.add_argument("--out", type=Path, default=HERE / "results")
@@ -283,10 +301,13 @@ def main(argv=None) -> int:
         path = args.rescore
     else:
         chosen = [(rs, it) for rs, _, items in groups_of(sets, args.half, args.limit) for it in items]
-        model, outputs = generate(args.model, strategies, [it for _, it in chosen], list(range(args.seeds)))
+        model, outputs, warm = generate(args.model, strategies, [it for _, it in chosen],
+                                        list(range(args.seeds)),
+                                        warmup_topics([it for rs in sets for it in rs.items], args.warmup))
         result = {
             "benchmark": "emogram quality (bench/quality.py)", "date": date.today().isoformat(),
             "model": model, "half": args.half, "limit": args.limit, "seeds": args.seeds,
+            "warmup": {"answers": args.warmup, "seconds": warm},
             "split": "tune when sha256(topic lower-cased, whitespace collapsed) is even, else held-out",
             "items": {it.key: {"set": rs.name, "topic": it.topic, "kind": it.kind, "half": it.half}
                       for rs, it in chosen},
