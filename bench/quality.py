@@ -1,29 +1,39 @@
-"""Quality of the explanations on the public topic set (bench/topics.json).
+"""Quality of emogram's explanations against reference emoji answers, with baselines beside them.
 
-    python bench/quality.py                      # default model and strategy, plus the random floor
-    python bench/quality.py --all                # every model x strategy in the table below
-    python bench/quality.py --model smollm2-135m --strategy think
+    python bench/quality.py --elco PATH/ELCo.csv               # tune half, default strategy
+    python bench/quality.py --half held-out --elco PATH         # the held-out half (report, don't tune)
+    python bench/quality.py --strategy default --strategy t0.7 --limit 20
+    python bench/quality.py --define 'hot2={"temperature": 1.0, "repeat_penalty": 0}'
+    python bench/quality.py --rescore bench/results/quality-....json --elco PATH   # no model
 
-Metrics per model and strategy (one answer per topic and seed):
-  valid         share of answers that re-parse to the same text and are emoji only apart from
-                the language's spaces and newlines (checked here, not taken from explain(); must be 100%)
-  on-topic      share of content emoji found in the topic's reference set
-  repeat-groups share of groups equal to the group before them (same line or across a line break)
-  longest-run   mean over answers of the longest run of one emoji
-  distinct      mean number of distinct emoji per answer
-  fit           share of answers whose line count is within the requested range
-  tokens, s     mean answer tokens and seconds per answer
-The random floor draws the same number of emoji uniformly from the inventory.
+Reference sets (bench/refs.py): "annotators": 240 items (120 phrases, 120 topics to explain), six
+answers each by AI annotators (Claude sub-agents with personas; NOT people); "elco": 209 English
+phrases with 7-9 answers each by people (ELCo, CC BY 4.0; not shipped, give --elco or $EMOGRAM_ELCO).
+Every set is split into a tune half and a held-out half by a hash of the topic text; tables say which.
 
-Writes bench/results/quality-<date>.json.
+Metrics (bench/metrics.py; content emoji = without ➡️ ➕ 🆚 🟰, both sides; skin tones dropped):
+  prec      share of an answer's content emoji that some reference answer for the topic also used
+  best-J    set Jaccard with the best-matching single reference answer
+  hit       share of answers sharing at least one emoji with some reference answer
+  recur     share of answers with a line (content sequence) that also occurs in answers to
+            >= 5% of the other topics in the table (min 2): borrowed / filler lines
+  L1..L4+   precision pooled by line index (drift off topic along the answer)
+  rep-grp   share of groups equal to the group before them
+  emoji, lines   mean content emoji and lines per answer
+  valid     re-checked here: the text parses back to itself and is emoji only (must be 100%)
+  s/ans     seconds per answer, after --warmup untimed answers on other topics
+Baselines (bench/baselines.py): random emoji in the model's answer shapes, keyword lookup in
+emojilib, and people against people (leave one out).
+
+Writes bench/results/quality-<date>-<model>-<half>.json (every answer, per strategy and topic, so runs
+can be compared: bench/blind.py) and the tables as .md beside it.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import random
-import statistics
+import re
 import sys
 import time
 from dataclasses import dataclass, field
@@ -31,16 +41,14 @@ from datetime import date
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
 import emoji  # noqa: E402
 
-from emogram import Explainer, EmogramError, parse  # noqa: E402
-from emogram.grammar import compile_grammar  # noqa: E402
-
-
-def load_topics() -> list[dict]:
-    return json.loads((HERE / "topics.json").read_text(encoding="utf-8"))["topics"]
+import baselines  # noqa: E402
+import metrics  # noqa: E402
+import refs  # noqa: E402
 
 
 @dataclass
@@ -61,70 +69,22 @@ STRATEGIES = {
     "examples5": Strategy("examples5", {"examples": 5}, "5 few-shot examples instead of 8"),
     "examples2": Strategy("examples2", {"examples": 2}, "2 few-shot examples instead of 8"),
     "greedy": Strategy("greedy", {"temperature": 0.0}, "temperature 0"),
-    "t0.3": Strategy("t0.3", {"temperature": 0.3}, "temperature 0.3"),
+    "t0.3": Strategy("t0.3", {"temperature": 0.3}, "temperature 0.3 (the default's)"),
     "t0.5": Strategy("t0.5", {"temperature": 0.5}, "temperature 0.5"),
     "t0.7": Strategy("t0.7", {"temperature": 0.7}, "temperature 0.7"),
     "hot": Strategy("hot", {"temperature": 1.0}, "temperature 1.0"),
     "think": Strategy("think", {"think": True}, "a short plan in words first"),
     "hint": Strategy("hint", {"hint": 2.0}, "+2 logits for emoji whose names share a word with the topic"),
+    "one-line": Strategy("one-line", {"lines": 1}, "a single line"),
 }
 
-
-@dataclass
-class Scores:
-    model: str
-    strategy: str
-    answers: int = 0
-    valid: int = 0
-    content: int = 0
-    on_topic: int = 0
-    groups: int = 0
-    repeated_groups: int = 0
-    longest_runs: list[int] = field(default_factory=list)
-    distinct: list[int] = field(default_factory=list)
-    fit: int = 0
-    tokens: list[int] = field(default_factory=list)
-    seconds: list[float] = field(default_factory=list)
-    examples: dict[str, str] = field(default_factory=dict)
-
-    def add(self, topic: dict, explanation, seconds: float, lines=(1, 4)) -> None:
-        self.answers += 1
-        self.valid += is_valid(explanation.text)
-        ref = set(topic["reference"])
-        chars = [e.char for e in explanation.emoji()]
-        self.content += len(chars)
-        self.on_topic += sum(c in ref for c in chars)
-        groups = [str(g) for g in explanation.groups()]
-        self.groups += len(groups)
-        self.repeated_groups += sum(a == b for a, b in zip(groups, groups[1:]))
-        run = best = 0
-        prev = None
-        for c in chars:
-            run = run + 1 if c == prev else 1
-            best = max(best, run)
-            prev = c
-        self.longest_runs.append(best)
-        self.distinct.append(len(set(chars)))
-        self.fit += lines[0] <= len(explanation.lines) <= lines[1]
-        self.tokens.append(explanation.stats.eval_tokens)
-        self.seconds.append(seconds)
-        self.examples.setdefault(topic["topic"], str(explanation))
-
-    def row(self) -> dict:
-        n = max(self.answers, 1)
-        return {
-            "model": self.model, "strategy": self.strategy, "answers": self.answers,
-            "valid": self.valid / n, "on_topic": self.on_topic / max(self.content, 1),
-            "repeat_groups": self.repeated_groups / max(self.groups, 1),
-            "longest_run": statistics.mean(self.longest_runs or [0]),
-            "distinct": statistics.mean(self.distinct or [0]), "fit": self.fit / n,
-            "tokens": statistics.mean(self.tokens or [0]), "seconds": statistics.mean(self.seconds or [0]),
-        }
+SET_NAMES = ("annotators", "elco")
 
 
 def is_valid(text: str) -> bool:
     """The guarantee, checked independently of the engine: the text parses back to itself and,
     without the language's spaces and newlines, is emoji only."""
+    from emogram import EmogramError, parse
     try:
         reparsed = str(parse(text))
     except EmogramError:
@@ -133,84 +93,240 @@ def is_valid(text: str) -> bool:
     return reparsed == text and bool(body) and emoji.purely_emoji(body)
 
 
-def random_floor(topics: list[dict], sizes: list[int], seed: int = 0) -> float:
-    pool = list(compile_grammar().emoji)
-    rng = random.Random(seed)
-    hits = total = 0
-    for k in range(20):
-        for topic, size in zip(topics * (len(sizes) // len(topics) + 1), sizes):
-            ref = set(topic["reference"])
-            picks = [rng.choice(pool) for _ in range(size)]
-            hits += sum(p in ref for p in picks)
-            total += size
-    return hits / max(total, 1)
-
-
-def run(model: str, strategy: Strategy, topics: list[dict], seeds: list[int]) -> Scores:
-    explainer = Explainer(model)
-    scores = Scores(model, strategy.name)
-    failures = 0
-    for seed in seeds:
-        for topic in topics:
-            t0 = time.perf_counter()
-            try:
-                e = explainer.explain(topic["topic"], seed=seed, **strategy.options)
-            except Exception as exc:  # counted: validity must be 100%
-                failures += 1
-                print(f"  FAILED {topic['topic']!r}: {exc}", file=sys.stderr)
-                scores.answers += 1
+def load_sets(names, elco: Path | None, norm) -> list[refs.RefSet]:
+    out = []
+    for name in names:
+        if name == "annotators":
+            out.append(refs.load_annotators(norm=norm))
+        elif name == "elco":
+            if elco is None or not elco.is_file():
+                print(f"quality: ELCo skipped: no file ({'not given' if elco is None else elco}); download "
+                      f"ELCo.csv from {refs.ELCO_URL} and pass --elco PATH or set EMOGRAM_ELCO",
+                      file=sys.stderr)
                 continue
-            scores.add(topic, e, time.perf_counter() - t0)
-    return scores
+            out.append(refs.load_elco(elco, norm=norm))
+    return out
 
 
-def table(rows: list[dict], floor: float) -> str:
-    head = ("model", "strategy", "valid", "on-topic", "repeat-groups", "longest-run", "distinct",
-            "fit", "tokens", "s/answer")
-    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for r in rows:
-        out.append(f"| {r['model']} | {r['strategy']} | {r['valid']:.0%} | {r['on_topic']:.1%} | "
-                   f"{r['repeat_groups']:.1%} | {r['longest_run']:.2f} | {r['distinct']:.1f} | "
-                   f"{r['fit']:.0%} | {r['tokens']:.1f} | {r['seconds']:.2f} |")
-    out.append(f"| random emoji | (floor) | | {floor:.2%} | | | | | | |")
+def groups_of(sets, half: str, limit: int | None):
+    """(set, kind, items) for each table: the chosen half, the first ``limit`` items of each kind."""
+    for rs in sets:
+        for kind in ("topic", "phrase"):
+            items = [it for it in refs.select(rs.items, half) if it.kind == kind][:limit]
+            if items:
+                yield rs, kind, items
+
+
+# --- running the model ------------------------------------------------------------------------
+
+def warmup_topics(items, n: int) -> list[str]:
+    """Topics of the old on-topic set (bench/topics.json) that no reference set asks, for warming up."""
+    asked = {it.topic.lower() for it in items}
+    old = json.loads((HERE / "topics.json").read_text(encoding="utf-8"))["topics"]
+    return [t["topic"] for t in old if t["topic"].lower() not in asked][:n]
+
+
+def generate(model, strategies, items, seeds, warmup=()) -> tuple[str, dict, dict]:
+    """Every (strategy, item, seed) answer. Before each strategy, untimed answers on the ``warmup``
+    topics: a process's first answers are slow while llama.cpp's grammar verdicts are first asked
+    and remembered (see README, Speed), and would otherwise inflate s/answer for the first topics."""
+    from emogram import Explainer
+    explainer = Explainer(model)
+    outputs: dict[str, dict] = {}
+    warm: dict[str, float] = {}
+    total = len(strategies) * len(items) * len(seeds)
+    done = 0
+    for st in strategies:
+        cache: dict[tuple, dict] = {}  # the same topic text in two sets is asked once
+        per_key = outputs.setdefault(st.name, {})
+        t0 = time.perf_counter()
+        for topic in warmup:
+            explainer.explain(topic, seed=0, **st.options)
+        warm[st.name] = round(time.perf_counter() - t0, 2)
+        t0 = time.perf_counter()
+        for it in items:
+            for seed in seeds:
+                if (it.topic, seed) not in cache:
+                    start = time.perf_counter()
+                    try:
+                        text, err = explainer.explain(it.topic, seed=seed, **st.options).text, None
+                    except Exception as exc:  # noqa: BLE001 - counted as invalid, reported
+                        text, err = "", f"{type(exc).__name__}: {exc}"
+                        print(f"  FAILED {it.topic!r}: {err}", file=sys.stderr)
+                    rec = {"seed": seed, "text": text, "seconds": round(time.perf_counter() - start, 4),
+                           "valid": bool(text) and is_valid(text)}
+                    if err:
+                        rec["error"] = err
+                    cache[(it.topic, seed)] = rec
+                per_key.setdefault(it.key, []).append(cache[(it.topic, seed)])
+                done += 1
+                if done % 25 == 0:
+                    print(f"  {done}/{total} answers", file=sys.stderr)
+        print(f"{st.name}: {len(items) * len(seeds)} answers in {time.perf_counter() - t0:.0f}s", file=sys.stderr)
+    return explainer.model_name, outputs, warm
+
+
+# --- scoring (from saved texts: the same code scores a fresh run and --rescore) ------------------
+
+def model_answer(text: str, norm):
+    from emogram import EmogramError, parse
+    if not text:
+        return []
+    try:
+        return norm.explanation(parse(text))
+    except EmogramError:
+        return norm.answer(text)
+
+
+def score_group(result: dict, items, norm, pool) -> list[dict]:
+    rows = []
+    first = None
+    for name, st in result["strategies"].items():
+        outs = st["outputs"]
+        scored, answers = [], {}
+        for it in items:
+            for rec in outs.get(it.key, []):
+                a = model_answer(rec["text"], norm)
+                answers.setdefault(it.key, []).append(a)
+                scored.append({"answer": a, "refs": it.refs, "seconds": rec["seconds"],
+                               "valid": bool(rec["text"]) and is_valid(rec["text"])})  # re-checked here
+        if not scored:
+            continue
+        flags = metrics.recurring(answers)
+        rows.append({"system": f"{result['model']} / {name}", **metrics.score(scored, _flat(flags, answers))})
+        first = first or answers
+    by_key = {it.key: it for it in items}
+    if first:
+        rrows, rflags = [], []
+        for draw in baselines.random_answers(first, pool):
+            flags = metrics.recurring(draw)
+            rrows += [{"answer": a, "refs": by_key[k].refs} for k, al in draw.items() for a in al]
+            rflags += _flat(flags, draw)
+        rows.append({"system": f"random emoji ({baselines.DRAWS} draws, model's shapes)",
+                     **metrics.score(rrows, rflags)})
+    kw = result.get("baselines", {}).get("keyword", {})
+    kanswers = {it.key: [norm.answer(kw[it.key])] for it in items if it.key in kw}
+    if kanswers:
+        krows = [{"answer": al[0], "refs": by_key[k].refs} for k, al in kanswers.items()]
+        rows.append({"system": "keyword lookup (emojilib)",
+                     **metrics.score(krows, _flat(metrics.recurring(kanswers), kanswers))})
+    lrows, lflags = baselines.leave_one_out(items)
+    if lrows:
+        rows.append({"system": "references, leave one out", **metrics.score(lrows, lflags)})
+    return rows
+
+
+def _flat(flags: dict, answers: dict) -> list[bool]:
+    return [f for k in answers for f in flags[k]]
+
+
+def score_run(result: dict, sets, norm) -> list[dict]:
+    pool = baselines.random_pool(norm)
+    tables = []
+    for rs, kind, items in groups_of(sets, result["half"], result.get("limit")):
+        items = [it for it in items if it.key in result["items"]]
+        if items:
+            tables.append({"set": rs.name, "title": rs.title, "kind": kind, "half": result["half"],
+                           "topics": len(items), "recurring_min_topics": metrics.recurring_threshold(len(items)),
+                           "rows": score_group(result, items, norm, pool)})
+    return tables
+
+
+def _f(x, pct=True, digits=1):
+    if x is None:
+        return "—"
+    return f"{x:.{digits}%}" if pct else f"{x:.{digits}f}"
+
+
+def render(tables: list[dict]) -> str:
+    head = ("system", "n", "prec", "best-J", "hit", "recur", "L1", "L2", "L3", "L4+", "rep-grp",
+            "emoji", "lines", "valid", "s/ans")
+    out = []
+    for t in tables:
+        half = "TUNE half" if t["half"] == "tune" else ("HELD-OUT half" if t["half"] == "held-out" else "both halves")
+        what = "topics to explain" if t["kind"] == "topic" else "phrases"
+        out += [f"### {t['title']}: {what}, {half} ({t['topics']} topics; recurring = in >= "
+                f"{t['recurring_min_topics']} other topics)", "",
+                "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        for r in t["rows"]:
+            d = r["drift"]
+            out.append("| " + " | ".join([
+                r["system"], str(r["answers"]), _f(r["precision"]), _f(r["best_jaccard"]), _f(r["hit"]),
+                _f(r["recurring"]), _f(d["1"], digits=0), _f(d["2"], digits=0), _f(d["3"], digits=0),
+                _f(d["4+"], digits=0), _f(r["repeated_groups"]), _f(r["emoji"], False), _f(r["lines"], False),
+                _f(r["valid"], digits=0), _f(r["seconds"], False, 2)]) + " |")
+        out.append("")
     return "\n".join(out)
 
 
-def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--model", action="append", help="preset or path (repeatable); default: the default")
-    p.add_argument("--strategy", action="append", choices=sorted(STRATEGIES), help="repeatable")
-    p.add_argument("--all", action="store_true", help="both presets x every strategy")
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--half", choices=("tune", "held-out", "both"), default="tune",
+                   help="which half of every reference set (default: tune)")
+    p.add_argument("--sets", default="annotators,elco", help="comma-separated: annotators, elco")
+    p.add_argument("--elco", type=Path, help="path to ELCo.csv (default: $EMOGRAM_ELCO)")
+    p.add_argument("--model", help="preset or .gguf path (default: emogram's default)")
+    p.add_argument("--strategy", action="append", choices=sorted(STRATEGIES), help="repeatable; default: default")
+    p.add_argument("--define", action="append", default=[], metavar="NAME=JSON",
+                   help="an extra strategy: options for explain() as a JSON object (repeatable)")
+    p.add_argument("--list-strategies", action="store_true", help="print the strategies and exit")
     p.add_argument("--seeds", type=int, default=1, help="answers per topic (seeds 0..N-1)")
-    p.add_argument("--limit", type=int, help="only the first N topics (quick look)")
+    p.add_argument("--limit", type=int, help="only the first N items of each set and kind (quick look)")
+    p.add_argument("--warmup", type=int, default=15,
+                   help="untimed answers on other topics before each strategy (default 15)")
+    p.add_argument("--no-keyword", action="store_true", help="leave out the keyword baseline")
+    p.add_argument("--rescore", type=Path, help="score a saved results JSON again (no model)")
     p.add_argument("--out", type=Path, default=HERE / "results")
-    args = p.parse_args()
-    from emogram.models import DEFAULT_PRESET, PRESETS
-    models = args.model or ([*PRESETS] if args.all else [DEFAULT_PRESET])
-    strategies = [STRATEGIES[s] for s in (args.strategy or (sorted(STRATEGIES) if args.all else ["default"]))]
-    topics = load_topics()[: args.limit]
-    seeds = list(range(args.seeds))
-    rows, examples, sizes = [], {}, []
-    for model in models:
-        for strategy in strategies:
-            t0 = time.perf_counter()
-            scores = run(model, strategy, topics, seeds)
-            rows.append(scores.row())
-            sizes += [max(1, round(scores.content / max(scores.answers, 1)))] * len(topics)
-            examples[f"{model}/{strategy.name}"] = scores.examples
-            print(f"{model} / {strategy.name}: on-topic {rows[-1]['on_topic']:.1%}, repeat "
-                  f"{rows[-1]['repeat_groups']:.1%}, valid {rows[-1]['valid']:.0%} "
-                  f"({time.perf_counter() - t0:.0f}s)", file=sys.stderr)
-    floor = random_floor(topics, sizes)
-    print(table(rows, floor))
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    strategies = [STRATEGIES[s] for s in (args.strategy or ([] if args.define else ["default"]))]
+    for d in args.define:
+        name, _, js = d.partition("=")
+        strategies.append(Strategy(name, json.loads(js), "defined on the command line"))
+    if args.list_strategies:
+        for s in STRATEGIES.values():
+            print(f"{s.name:14s} {json.dumps(s.options, ensure_ascii=False):50s} {s.note}")
+        return 0
+    norm = refs.normaliser()
+    names = [n.strip() for n in args.sets.split(",") if n.strip()]
+    if bad := [n for n in names if n not in SET_NAMES]:
+        raise SystemExit(f"quality: unknown set(s) {bad}; choose from {SET_NAMES}")
+    sets = load_sets(names, refs.elco_path(args.elco), norm)
+    if args.rescore:
+        result = json.loads(args.rescore.read_text(encoding="utf-8"))
+        path = args.rescore
+    else:
+        chosen = [(rs, it) for rs, _, items in groups_of(sets, args.half, args.limit) for it in items]
+        model, outputs, warm = generate(args.model, strategies, [it for _, it in chosen],
+                                        list(range(args.seeds)),
+                                        warmup_topics([it for rs in sets for it in rs.items], args.warmup))
+        result = {
+            "benchmark": "emogram quality (bench/quality.py)", "date": date.today().isoformat(),
+            "model": model, "half": args.half, "limit": args.limit, "seeds": args.seeds,
+            "warmup": {"answers": args.warmup, "seconds": warm},
+            "split": "tune when sha256(topic lower-cased, whitespace collapsed) is even, else held-out",
+            "items": {it.key: {"set": rs.name, "topic": it.topic, "kind": it.kind, "half": it.half}
+                      for rs, it in chosen},
+            "strategies": {s.name: {"options": s.options, "note": s.note, "outputs": outputs[s.name]}
+                           for s in strategies},
+            "baselines": {} if args.no_keyword else {"keyword": baselines.keyword_answers([it for _, it in chosen])},
+        }
+        slug = re.sub(r"[^a-z0-9.]+", "-", model.lower()).strip("-")
+        stem = f"quality-{result['date']}-{slug}-{args.half}" + (f"-limit{args.limit}" if args.limit else "")
+        path = args.out / f"{stem}.json"
+    result["tables"] = score_run(result, sets, norm)
+    result["normalisation_dropped"] = dict(norm.dropped.most_common())
+    text = render(result["tables"])
+    print(text)
     args.out.mkdir(parents=True, exist_ok=True)
-    label = "+".join(Path(m).stem for m in models) + ("" if [s.name for s in strategies] == ["default"]
-                                                     else "-strategies")
-    path = args.out / f"quality-{date.today().isoformat()}-{label}.json"
-    path.write_text(json.dumps({"date": date.today().isoformat(), "topics": len(topics), "seeds": seeds,
-                                "rows": rows, "random_floor": floor, "examples": examples},
-                               ensure_ascii=False, indent=2), encoding="utf-8")
-    print(f"\nwrote {path}", file=sys.stderr)
+    if not args.rescore:
+        path.write_text(json.dumps(result, ensure_ascii=False, indent=1), encoding="utf-8")
+    path.with_suffix(".md").write_text(text, encoding="utf-8")
+    print(f"wrote {path} and {path.with_suffix('.md').name}", file=sys.stderr)
     return 0
 
 
