@@ -13,6 +13,7 @@ The data flows one way: ``unicode`` (emoji inventory) -> ``grammar`` (GBNF + lar
 __version__ = "0.1.0"
 
 from .api import Explainer, explain, explain_many, stream
+from .batch import BatchRecord, BatchRun, batch  # the name batch is this function, not the module
 from .errors import (DecodingError, EmogramError, GrammarError, InputError, InputTypeError,
                      ModelError, ParseError)
 from .grammar import Operator, Shape, compile_grammar
@@ -21,7 +22,7 @@ from .unicode import EmojiFilter
 
 __all__ = [
     "__version__",
-    "explain", "stream", "explain_many", "Explainer",
+    "explain", "stream", "explain_many", "Explainer", "batch", "BatchRun", "BatchRecord",
     "parse", "Explanation", "Line", "Group", "Emoji", "Operator",
     "Shape", "EmojiFilter", "compile_grammar",
     "EmogramError", "InputError", "InputTypeError", "ModelError", "GrammarError", "ParseError",
