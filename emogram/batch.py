@@ -491,7 +491,7 @@ def _run_processes(tasks: list[Task], *, model, device, workers, threads, option
     pending: deque[list[Task]] = deque(_chunks(tasks, chunk_size))
     attempts: dict[str, int] = {}
     next_id = 0
-    early_deaths = 0
+    fruitless_deaths = 0  # deaths since the last result: a cap, so a broken set-up cannot loop
 
     def start() -> _Worker:
         parent, child = ctx.Pipe()
@@ -526,6 +526,7 @@ def _run_processes(tasks: list[Task], *, model, device, workers, threads, option
                             raise getattr(errors, message[1], EmogramError)(message[2])
                         elif kind == "result":
                             _, chunk_id, index, data = message
+                            fruitless_deaths = 0
                             yield w.chunks[chunk_id].pop(index), data
                         elif kind == "done":
                             w.chunks.pop(message[1], None)
@@ -533,25 +534,30 @@ def _run_processes(tasks: list[Task], *, model, device, workers, threads, option
                     alive = False
                 if alive and w.process.is_alive():
                     continue
-                # the worker died: hand its unfinished topics out again, blaming the running chunk
-                w.process.join()
-                if not w.ready:
-                    early_deaths += 1
-                    if early_deaths > 2 * workers:
-                        raise EmogramError(f"worker processes keep dying before they are ready "
-                                           f"(exit code {w.process.exitcode})")
-                for position, chunk_id in enumerate(sorted(w.chunks)):
-                    for task in w.chunks[chunk_id].values():
-                        if position == 0:
-                            attempts[task.key] = attempts.get(task.key, 0) + 1
-                        if attempts.get(task.key, 0) >= MAX_ATTEMPTS:
+                # the worker died: its unfinished topics go out again; the chunk it was running
+                # (its oldest) is blamed, and those topics go alone, so a topic that kills its
+                # worker ends up blaming only itself
+                w.process.join(5)
+                if w.process.is_alive():
+                    w.process.kill()
+                    w.process.join()
+                fruitless_deaths += 1
+                if fruitless_deaths > 3 * workers:
+                    raise EmogramError(f"worker processes keep dying (last exit code "
+                                       f"{w.process.exitcode}) without finishing a topic")
+                for position, chunk_id in enumerate(sorted(w.chunks, reverse=True)):
+                    rest = list(w.chunks[chunk_id].values())
+                    if position < len(w.chunks) - 1:
+                        pending.appendleft(rest)  # not started: goes out again as it was
+                        continue
+                    for task in rest:
+                        attempts[task.key] = attempts.get(task.key, 0) + 1
+                        if attempts[task.key] >= MAX_ATTEMPTS:
                             yield task, {"error": f"WorkerDied: the worker process died while "
-                                                  f"explaining this topic {MAX_ATTEMPTS} times "
+                                                  f"explaining this topic, {MAX_ATTEMPTS} times "
                                                   f"(exit code {w.process.exitcode})"}
-                        elif attempts.get(task.key):
-                            pending.appendleft([task])  # alone, so a bad topic blames only itself
                         else:
-                            pending.append([task])
+                            pending.appendleft([task])
                 w.conn.close()
                 pool[i] = start()
     finally:
@@ -685,7 +691,8 @@ class BatchRun:
 
     def summary(self) -> str:
         rate = f", {self.written / self.seconds:.2f} topics/s" if self.seconds and self.written else ""
-        parts = [f"{self.total} topics: {self.written} written now", f"{self.already_done} already there"]
+        parts = [f"{self.total} topic{'s' * (self.total != 1)}: {self.written} written now",
+                 f"{self.already_done} already there"]
         if self.duplicates:
             parts.append(f"{self.duplicates} repeated input rows skipped")
         if self.errors:
