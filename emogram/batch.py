@@ -88,7 +88,11 @@ def read_rows(source: str | os.PathLike[str] | TextIO | Iterable[str], *, column
         if not path.is_file():
             raise InputError(f"input file not found: {name}")
         handle = open(path, encoding="utf-8-sig", errors="replace", newline="")
-        return _closing(handle, _rows(handle, fmt, column, name))
+        try:
+            return _closing(handle, _rows(handle, fmt, column, name))
+        except BaseException:
+            handle.close()
+            raise
     if isinstance(source, io.TextIOBase):
         return _rows(source, "lines" if input_format == "auto" else input_format, column, "input")
     if isinstance(source, (bytes, bytearray)) or not hasattr(source, "__iter__"):

@@ -64,6 +64,19 @@ def test_bad_options_fail_at_call_time(tmp_path):
     assert not (tmp_path / "o.jsonl").exists()
 
 
+@pytest.mark.parametrize("args, message", [
+    (["missing.txt"], "input file not found: missing.txt"),
+    (["t.txt", "--workers", "0"], "workers must be at least 1"),
+    (["t.txt", "--lines", "5-2"], "minimum (5) is above the maximum (2)"),
+])
+def test_cli_user_errors_are_one_line_and_touch_nothing(tmp_path, args, message):
+    (tmp_path / "t.txt").write_text("tea\n")
+    out = run_batch(*args, "-o", "out.jsonl", cwd=tmp_path)
+    assert out.returncode == 1 and out.stderr.startswith("emogram: error: ")
+    assert message in out.stderr and out.stderr.count("\n") == 1
+    assert not (tmp_path / "out.jsonl").exists()
+
+
 def test_keys_depend_on_topic_options_seed_and_model_only():
     opts = canonical_options({"lines": (1, 2), "palette": None, "operators": "➡️"})
     assert opts == {"lines": [1, 2], "operators": "➡️"}
