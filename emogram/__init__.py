@@ -29,10 +29,12 @@ from .unicode import EmojiFilter
 
 _LAZY = {name: "api" for name in ("explain", "stream", "explain_many", "explain_iter", "aexplain",
                                   "astream", "Explainer")}
+_LAZY.update({name: "batching" for name in ("batch", "BatchRun", "BatchRecord")})
 
 __all__ = [
     "__version__",
     "explain", "stream", "explain_many", "explain_iter", "aexplain", "astream", "Explainer",
+    "batch", "BatchRun", "BatchRecord",
     "parse", "Explanation", "Tree", "Line", "Group", "Emoji", "Operator",
     "Shape", "EmojiFilter", "compile_grammar",
     "EmogramError", "InputError", "InputTypeError", "ModelError", "GrammarError", "ParseError",

@@ -5,6 +5,7 @@
     emogram models                         presets and whether each is installed
     emogram grammar --lines 1-2            the GBNF, for llama-server or any GBNF engine
     emogram doctor                         which sampler, backend and offload are active
+    emogram batch topics.txt -o out.jsonl  one JSONL record per topic, resumable
 
 User errors print one line and exit non-zero (1: emogram refused the input or model; 2: bad
 command-line usage; 130: interrupted); no tracebacks.
@@ -19,7 +20,7 @@ from typing import Sequence
 from . import __version__
 from .errors import EmogramError, InputError
 
-COMMANDS = ("explain", "models", "grammar", "doctor")
+COMMANDS = ("explain", "models", "grammar", "doctor", "batch")
 FORMATS = ("text", "gloss", "json", "mermaid", "html")
 
 
@@ -48,7 +49,7 @@ def _add_shape_options(p: argparse.ArgumentParser) -> None:
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="emogram", description="Explain anything in emoji only.",
-        epilog="Commands: emogram models | emogram grammar | emogram doctor. "
+        epilog="Commands: emogram models | emogram grammar | emogram doctor | emogram batch. "
                "To explain a word that is also a command: emogram explain models.")
     p.add_argument("topic", nargs="+", help="what to explain")
     p.add_argument("--format", "-f", choices=FORMATS, default="text")
@@ -159,6 +160,45 @@ def _timings(explanation) -> None:
         sys.stderr.write(f"{key + ':':{width}}{value}\n")
 
 
+def _batch(argv: Sequence[str]) -> int:
+    p = argparse.ArgumentParser(
+        prog="emogram batch", description="Explain every topic of a file; one JSONL record each. "
+        "Rerun the same command to resume: topics already in the output are skipped.")
+    p.add_argument("input", nargs="?", default="-", help="topics: one per line, .csv or .jsonl (default: stdin)")
+    p.add_argument("--output", "-o", default="-", help="JSONL output, appended to (default: stdout, no resume)")
+    p.add_argument("--column", help="the CSV column or JSONL field holding the topic (default: topic)")
+    p.add_argument("--input-format", choices=("auto", "lines", "csv", "jsonl"), default="auto")
+    p.add_argument("--workers", "-w", type=int, help="processes (default 1), or Ray actors with --ray")
+    p.add_argument("--threads", type=int, help="llama.cpp threads per worker (default: cores // workers)")
+    p.add_argument("--batch-size", type=int, help="sequences decoded together in a worker")
+    p.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
+                   help="run on Ray: a local cluster, 'auto' or a cluster address")
+    p.add_argument("--model", "-m", help="preset name, .gguf path or hf:OWNER/REPO[:GLOB]")
+    p.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto")
+    p.add_argument("--seed", type=int, help="the seed of every topic (default: a random one each, recorded)")
+    p.add_argument("--temperature", type=float)
+    p.add_argument("--max-tokens", type=int, help="token budget of each answer (default 96)")
+    p.add_argument("--think", action="store_true", help="let the model reason in words first")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="progress bar on stderr (default: when stderr is a terminal)")
+    _add_shape_options(p)
+    args = p.parse_args(argv)
+    import warnings
+    from .batching import batch
+    warnings.showwarning = lambda message, *rest, **kw: sys.stderr.write(f"emogram: warning: {message}\n")
+    opts = _options(args)
+    seed = opts.pop("seed", None)
+    with batch(args.input, args.output, column=args.column, input_format=args.input_format,
+               model=args.model, device=args.device, workers=args.workers, threads=args.threads,
+               ray=args.ray, seed=seed, progress=args.progress, batch_size=args.batch_size,
+               **opts) as run:
+        for _ in run:
+            pass
+    where = "" if args.output == "-" else f" in {args.output}"
+    sys.stderr.write(f"emogram batch: {run.summary()}{where}\n")
+    return 0
+
+
 def _models(argv: Sequence[str]) -> int:
     p = argparse.ArgumentParser(prog="emogram models", description="List the model presets.")
     p.parse_args(argv)
@@ -246,7 +286,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             command, rest = args[0], args[1:]
             if command == "explain":
                 return _explain(rest)
-            return {"models": _models, "grammar": _grammar, "doctor": _doctor}[command](rest)
+            return {"models": _models, "grammar": _grammar, "doctor": _doctor,
+                    "batch": _batch}[command](rest)
         return _explain(args)
     except EmogramError as exc:
         sys.stdout.flush()
