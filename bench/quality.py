@@ -59,8 +59,12 @@ class Strategy:
 
 
 STRATEGIES = {
-    "default": Strategy("default", {}, "emogram.explain's defaults: 8 examples, repeat 2, filler 1, "
-                                       "byte-piece 2, temperature 0.3"),
+    "default": Strategy("default", {}, "emogram.explain's defaults: a word then its emoji for each "
+                                       "part (plan), lexicon 2, temperature 0.3"),
+    "direct": Strategy("direct", {"plan": False}, "no plan: emoji straight after 8 few-shot examples "
+                                                  "(the default before the plan; issue 13's 'today')"),
+    "no-lexicon": Strategy("no-lexicon", {"lexicon": False}, "the plan without the lexicon's bias"),
+    "best-of-4": Strategy("best-of-4", {"candidates": 4}, "4 answers side by side, the most likely kept"),
     "no-steering": Strategy("no-steering", {"repeat_penalty": 0.0, "filler_penalty": 0.0,
                                             "partial_penalty": 0.0}, "no repetition, filler or byte-piece control"),
     "repeat-only": Strategy("repeat-only", {"filler_penalty": 0.0, "partial_penalty": 0.0},

@@ -44,6 +44,14 @@ def _add_shape_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--palette", metavar="EMOJI", help="only these emoji, e.g. '🍎🍌🍇🥝'")
     g.add_argument("--emoji-version", metavar="X.Y", help="only emoji up to this Emoji version, e.g. 13.0")
     g.add_argument("--exclude", metavar="EMOJI", help="never these emoji")
+    g = p.add_argument_group("how the answer is made")
+    g.add_argument("--candidates", type=int, metavar="N",
+                   help="decode N answers side by side and keep the one covering the topic best (default 1)")
+    g.add_argument("--plan", action=argparse.BooleanOptionalAction, default=None,
+                   help="name each part in words, then its emoji (default: on; --no-plan answers directly)")
+    g.add_argument("--lexicon", type=float, metavar="WEIGHT",
+                   help="logit bonus for the emoji the lexicon relates to a part's words (default 2; 0 = off)")
+    g.add_argument("--no-lexicon", dest="lexicon", action="store_const", const=0.0, help="the same as --lexicon 0")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -72,7 +80,7 @@ def _options(args: argparse.Namespace) -> dict:
     opts = dict(lines=args.lines, steps=args.steps, emoji_per_group=args.emoji_per_group,
                 operators=args.operators, palette=args.palette, emoji_version=args.emoji_version,
                 exclude=args.exclude)
-    for name in ("seed", "temperature", "max_tokens"):
+    for name in ("seed", "temperature", "max_tokens", "candidates", "plan", "lexicon"):
         value = getattr(args, name, None)
         if value is not None:
             opts[name] = value

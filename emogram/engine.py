@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import collections
 import functools
+import math
 import threading
 import time
 from dataclasses import dataclass, field
@@ -21,15 +22,15 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from . import prompts
+from . import choose, gloss, prompts
 from .errors import InputError
-from .grammar import Grammar
+from .grammar import Grammar, compile_group_grammar
 from .judge import Judge, VerdictCache
 from .matcher import matcher_for
 from .prefilter import Candidates, prefilter
 from .sampling import SamplingParams
 from .scheduler import Job, Scheduler
-from .sequence import EmojiPhase, Sequence, ThinkPhase
+from .sequence import EmojiPhase, Phases, Sequence, ThinkPhase
 from .stats import Event, Result, Stats
 
 
@@ -47,6 +48,8 @@ class Request:
     examples: int = len(prompts.EXAMPLES)
     hint: float = 0.0  # logit bonus for emoji whose names share a word with the topic (retrieval.py)
     candidates: int = 1  # answers decoded side by side; the best is kept
+    plan: bool = True  # name each part in words first, then its emoji (gloss.py)
+    lexicon: float = 2.0  # logit bonus for the emoji the lexicon relates to a part's words
 
 
 @dataclass
@@ -78,8 +81,9 @@ class Engine:
         self._lock = threading.Lock()
         self._setups: collections.OrderedDict[tuple, Setup] = collections.OrderedDict()
         self._everything: np.ndarray | None = None
+        self._words: tuple[np.ndarray, int, np.ndarray] | None = None
         self.scheduler = Scheduler(model, slots=slots, prompt_cache=_prompt_cache(model))
-        self.choose: Callable[[str, list[Result]], Result] = lambda topic, results: results[0]
+        self.choose: Callable[[str, list[Result]], Result] = choose.best  # best of N (choose.py)
         model.on_close(self.close)
 
     # -- per grammar, once --
@@ -136,6 +140,8 @@ class Engine:
         """A job decoding ``request.candidates`` answers to ``topic`` (checked, not yet submitted).
         ``batched``: its sequences may share forward passes with other batched ones (faster, but
         the text may then differ from the one-at-a-time reference); best-of-N always is."""
+        if request.plan and not request.think:
+            return self._gloss_job(topic, request, on_event, batched)
         grammar = request.grammar
         prompt = prompts.build(self.model, topic, grammar.shape, grammar.emoji_filter,
                                think=request.think, style=request.prompt_style, examples=request.examples)
@@ -152,7 +158,6 @@ class Engine:
         filler = _geometric(grammar.emoji)
         matcher = matcher_for(grammar)
         think_tokens = self._free_text_tokens() if prompt.think else None
-        reserve = len(own) + request.max_tokens + (request.max_think_tokens + 32 if prompt.think else 0) + 8
         box: dict[str, Job] = {}
 
         def start(ctx) -> list[Sequence]:
@@ -175,22 +180,79 @@ class Engine:
                     judge=Judge(setup.pristine, setup.verdicts, cands), params=request.params,
                     seed=_sub_seed(seed, 0), max_tokens=request.max_tokens, bias=bias, filler=filler,
                     stats=stats, emit=emit, started=started))
-                out.append(Sequence(shared=shared, own=own, phases=phases, stats=stats, reserve=reserve))
+                out.append(Sequence(shared=shared, own=own, script=Phases(phases), stats=stats))
             return out
 
         def finish(sequences: list[Sequence]) -> Result:
             results = []
             for seq in sequences:
-                stats = seq.stats
-                emoji, think = seq.phases[-1], seq.phases[0] if prompt.think else None
-                stats.llama_checks, stats.llama_masks = emoji.judge.checks, emoji.judge.masks
+                stats, script = seq.stats, seq.script
+                stats.llama_checks, stats.llama_masks = script.answer.judge.checks, script.answer.judge.masks
                 stats.total_seconds = time.perf_counter() - box["job"].submitted
-                results.append(Result(emoji.text, think.text.strip() if think else "", stats, prompt.text))
+                think = script.think
+                results.append(Result(script.answer.text, think.text.strip() if think else "", stats,
+                                      prompt.text))
             return results[0] if len(results) == 1 else self.choose(topic, results)
 
         box["job"] = job = Job(start, finish, on_event=on_event,
                                batched=batched or request.candidates > 1)
         return job
+
+    def _gloss_job(self, topic: str, request: Request, on_event, batched: bool) -> Job:
+        """A glossed answer (gloss.py): words, then each part's group, joined as the model chose."""
+        shape, flt = request.grammar.shape, request.grammar.emoji_filter
+        group = compile_group_grammar(shape, flt)
+        prompt = prompts.build_gloss(self.model, topic, style=request.prompt_style)
+        setup = self.setup(group, gloss.END_TEXTS)
+        cands = setup.candidates
+        if request.max_tokens < math.ceil(cands.min_answer_tokens) * shape.lines[0] * shape.steps[0]:
+            raise InputError(f"max_tokens={request.max_tokens} is too small for {shape.lines[0]} line(s) "
+                             f"of {shape.steps[0]} group(s) in {self.model.path.name}'s tokens")
+        shared, own = self._tokens(prompt)
+        self.check_room(len(shared) + len(own) + gloss.max_parts(shape) * (gloss.WORD_TOKENS + 2), request)
+        base_bias = _static_bias(cands, group, topic, request)
+        filler = _geometric(group.emoji)
+        word_ids, n_words, same = self._word_tokens()
+        related = functools.partial(_related, allowed=frozenset(group.emoji))
+        box: dict[str, Job] = {}
+
+        def start(ctx) -> list[Sequence]:
+            positions = setup.positions_for(ctx)
+            emit = box["job"].emit if request.candidates == 1 else (lambda event: None)
+            out = []
+            for k in range(request.candidates):
+                stats = Stats(load_seconds=self.model.load_info.seconds)
+                script = gloss.Gloss(
+                    shape=shape, grammar=group, setup=setup, positions=positions, base_bias=base_bias,
+                    word_ids=word_ids, n_words=n_words, same=same, pieces=self.model.pieces(),
+                    params=request.params,
+                    seed=_candidate_seed(request.seed, k), max_tokens=request.max_tokens, related=related,
+                    lexicon_bias=request.lexicon, filler=filler, stats=stats, emit=emit,
+                    started=box["job"].submitted, min_parts=gloss.min_parts(topic),
+                    likelihood=request.candidates > 1)
+                out.append(Sequence(shared=shared, own=own, script=script, stats=stats))
+            return out
+
+        def finish(sequences: list[Sequence]) -> Result:
+            results = []
+            for seq in sequences:
+                stats, script = seq.stats, seq.script
+                stats.llama_checks = sum(j.checks for j in script.judges)
+                stats.llama_masks = sum(j.masks for j in script.judges)
+                stats.total_seconds = time.perf_counter() - box["job"].submitted
+                results.append(Result(str(script.tree()), "", stats, prompt.text, script.plan))
+            return results[0] if len(results) == 1 else self.choose(topic, results)
+
+        box["job"] = job = Job(start, finish, on_event=on_event,
+                               batched=batched or request.candidates > 1)
+        return job
+
+    def _word_tokens(self) -> tuple[np.ndarray, int, np.ndarray]:
+        """The tokens a glossed answer's words may use, then those ending them (computed once)."""
+        if self._words is None:
+            ids, colons, same = gloss.word_tokens(self.model.pieces(), self.model.control_mask())
+            self._words = (ids, len(ids) - len(colons), same)
+        return self._words
 
     def _tail(self, prompt: prompts.Prompt, reasoning: str) -> list[int]:
         """What follows the model's thinking: its text, cleaned, then the answer's opening."""
@@ -274,3 +336,9 @@ def _sub_seed(seed: int | None, k: int) -> int | None:
 def _candidate_seed(seed: int | None, k: int) -> int | None:
     """Candidate 0 uses the seed itself (so ``candidates=1`` is plain ``explain``)."""
     return seed if seed is None or k == 0 else _sub_seed(seed, 7919 * k + 2)
+
+
+@functools.lru_cache(maxsize=4096)
+def _related(words: str, allowed: frozenset[str]) -> list[tuple[str, float]]:
+    from .lexicon import related
+    return related(words, allowed=allowed)

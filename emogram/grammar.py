@@ -402,11 +402,12 @@ class Grammar:
     shape: Shape
     emoji_filter: EmojiFilter
     emoji: tuple[str, ...]
-    rules: dict[str, Expr] = field(compare=False, hash=False)
-    trie: EmojiTrie = field(compare=False, hash=False, repr=False)
-    gbnf: str = field(compare=False, hash=False, repr=False)
-    lark: str = field(compare=False, hash=False, repr=False)
-    stats: GrammarStats = field(compare=False, hash=False)
+    form: str = "explanation"  # or "group": one group after a space (a glossed answer's part)
+    rules: dict[str, Expr] = field(default_factory=dict, compare=False, hash=False)
+    trie: EmojiTrie | None = field(default=None, compare=False, hash=False, repr=False)
+    gbnf: str = field(default="", compare=False, hash=False, repr=False)
+    lark: str = field(default="", compare=False, hash=False, repr=False)
+    stats: GrammarStats | None = field(default=None, compare=False, hash=False)
 
 
 def _header(shape: Shape, emoji_filter: EmojiFilter, n: int, what: str) -> str:
@@ -452,19 +453,32 @@ def compile_grammar(shape: Shape = Shape(), emoji_filter: EmojiFilter = EmojiFil
         raise InputTypeError(f"shape must be a Shape, not {type(shape).__name__}")
     if not isinstance(emoji_filter, EmojiFilter):
         raise InputTypeError(f"emoji_filter must be an EmojiFilter, not {type(emoji_filter).__name__}")
+    return _compile(shape, emoji_filter, structure_rules(shape), "explanation")
+
+
+@functools.lru_cache(maxsize=64)
+def compile_group_grammar(shape: Shape, emoji_filter: EmojiFilter) -> Grammar:
+    """One group of ``shape.emoji_per_group`` emoji after a space: what the model writes after
+    "water:" in a glossed answer (``gloss.py``), each group decoded under its own grammar."""
+    lo, hi = shape.emoji_per_group
+    rules: dict[str, Expr] = {"root": Seq((SPACE, Ref("group"))), "group": Rep(Ref(EMOJI_RULE), lo, hi)}
+    return _compile(shape, emoji_filter, rules, "group")
+
+
+def _compile(shape: Shape, emoji_filter: EmojiFilter, rules: dict[str, Expr], form: str) -> Grammar:
     start = time.perf_counter()
     emoji = content_emoji(emoji_filter)
     trie = EmojiTrie.build(emoji)
-    rules = structure_rules(shape)
-    gbnf = write_gbnf(rules, trie, _header(shape, emoji_filter, len(emoji), "explanation grammar (GBNF)"))
-    lark = write_lark(rules, trie, _header(shape, emoji_filter, len(emoji), "explanation grammar (lark)"))
+    what = "explanation grammar" if form == "explanation" else "one group after a space"
+    gbnf = write_gbnf(rules, trie, _header(shape, emoji_filter, len(emoji), f"{what} (GBNF)"))
+    lark = write_lark(rules, trie, _header(shape, emoji_filter, len(emoji), f"{what} (lark)"))
     seconds = time.perf_counter() - start
     stats = GrammarStats(
         emoji=len(emoji), trie_nodes=len(trie.nodes),
         gbnf_rules=sum(1 for line in gbnf.splitlines() if "::=" in line and not line.startswith("#")),
         root_alternatives=len(trie.groups(trie.root)),
         gbnf_bytes=len(gbnf.encode()), lark_bytes=len(lark.encode()), seconds=seconds)
-    return Grammar(shape, emoji_filter, emoji, rules, trie, gbnf, lark, stats)
+    return Grammar(shape, emoji_filter, emoji, form, rules, trie, gbnf, lark, stats)
 
 
 def inventory_gbnf(emoji_filter: EmojiFilter = EmojiFilter()) -> str:

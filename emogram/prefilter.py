@@ -92,12 +92,13 @@ def prefilter(vocab: Vocabulary, matcher: Matcher, end_texts: tuple[str, ...],
     for tok, piece in enumerate(pieces):
         if tok in eog:
             ends.append(tok)
+        elif end_bytes and any(piece.startswith(e) and not piece[len(e):].strip() for e in end_bytes):
+            if not vocab.is_control(tok):
+                ends.append(tok)
         elif piece.translate(None, used_bytes) or not piece:  # a byte no emoji text has: most tokens
             continue
         elif vocab.is_control(tok):
             continue
-        elif end_bytes and any(piece.startswith(e) and not piece[len(e):].strip() for e in end_bytes):
-            ends.append(tok)
         elif fits(piece):
             content.append(tok)
     if not content:

@@ -183,3 +183,58 @@ def _chat(model, template: str, topic: str, shape: Shape, shots, think: bool) ->
     if think:
         return Prompt(text + "<think>\n", add_bos, True, "</think>", "\n\n", (), "chat", shared, *topic)
     return Prompt(text, add_bos, False, "", "", (), "chat", shared, *topic)
+
+
+# --- glossed answers (gloss.py): each part named in a word or two, then its emoji -----------------
+
+GLOSS_INSTRUCTION = (
+    "Emoji explanations. For each topic, name its key parts or steps in a word or two, each "
+    "followed by its emoji. Join parts with + (together), -> (then), vs (against) or = (means).")
+
+# Topics chosen apart from every evaluation set (bench/references, bench/topics.json, ELCo):
+# tests/test_prompts.py checks it.
+GLOSS_EXAMPLES: tuple[tuple[str, str], ...] = (
+    ("how a letter is delivered", "letter: ✉️ -> post box: 📮 -> van: 🚚 -> home: 🏠"),
+    ("wet dog", "dog: 🐕 + water: 💦"),
+    ("how ice cream is made", "milk: 🥛 + sugar: 🍬 -> freezer: 🧊 -> ice cream: 🍦"),
+    ("loud music", "music: 🎶 + volume: 🔊"),
+    ("cats or dogs", "cat: 🐈 vs dog: 🐕"),
+    ("how a song is recorded", "singer: 🧑‍🎤 -> microphone: 🎙️ -> computer: 💻 -> song: 🎵"),
+    ("noisy neighbours", "house: 🏠 + noise: 📢 -> anger: 😠"),
+    ("teamwork", "people: 🧑‍🤝‍🧑 + tools: 🛠️ = success: 🏆"),
+    ("a lost key", "key: 🔑 + search: 🔍"),
+    ("how a plane flies", "wings: 🪽 + engine: ⚙️ -> lift: ⬆️ -> sky: ☁️"),
+)
+
+
+def build_gloss(model, topic: str, *, style: str | None = None) -> Prompt:
+    """The prompt for a glossed answer: the examples, then the topic; the model starts with a word."""
+    template = model.chat_template
+    style = style or ("chat" if template else "completion")
+    if style == "completion":
+        parts = [GLOSS_INSTRUCTION + "\n"]
+        parts += [f"\nTopic: {t}\n{answer}\n" for t, answer in GLOSS_EXAMPLES]
+        shared = len("".join(parts))
+        text = "".join(parts) + f"\nTopic: {topic}\n"
+        return Prompt(text, model.add_bos, False, "", "", ("\n",), "completion", shared,
+                      shared + len("\nTopic:"), len(topic) + 1)
+    if not template:
+        raise ModelError(f"{model.path.name} has no chat template; use the completion prompt style")
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+    messages = [{"role": "system", "content": GLOSS_INSTRUCTION}]
+    for t, answer in GLOSS_EXAMPLES:
+        messages += [{"role": "user", "content": t}, {"role": "assistant", "content": answer}]
+    messages.append({"role": "user", "content": topic})
+    bos, eos = model.token_text(model.bos), model.token_text(model.eos)
+    try:
+        text = Jinja2ChatFormatter(template, eos_token=eos, bos_token=bos)(messages=messages).prompt
+        head = Jinja2ChatFormatter(template, eos_token=eos, bos_token=bos, add_generation_prompt=False)(
+            messages=messages[:-1]).prompt
+    except Exception as exc:  # a template bug must not become a crash
+        raise ModelError(f"the chat template of {model.path.name} failed to render: {exc}") from None
+    shared = len(head) if text.startswith(head) else 0
+    if _is_reasoning_template(template):  # an empty thinking block, as for direct answers
+        text += "\n\n</think>\n\n" if text.rstrip().endswith("<think>") else "<think>\n\n</think>\n\n"
+    at = text.rfind(topic, shared)
+    add_bos = model.add_bos and not (bos and text.startswith(bos))
+    return Prompt(text, add_bos, False, "", "", ("\n",), "chat", shared, at, len(topic) if at >= 0 else 0)

@@ -61,6 +61,43 @@ class Phase(Protocol):
     def step(self, out: Output) -> Step: ...
 
 
+class Script(Protocol):
+    """What a sequence does, phase after phase (``Phases`` for a fixed list; ``gloss.Gloss``)."""
+
+    def first(self) -> Phase: ...
+
+    def after(self, phase: Phase, step: Step) -> tuple[Phase | None, list[int]]: ...  # next, feed
+
+    def close(self) -> None: ...
+
+
+class Phases:
+    """A fixed list of phases: optional thinking, then the constrained answer."""
+
+    def __init__(self, phases: list[Phase]) -> None:
+        self.phases = phases
+
+    def first(self) -> Phase:
+        return self.phases[0]
+
+    def after(self, phase: Phase, step: Step) -> tuple[Phase | None, list[int]]:
+        k = self.phases.index(phase) + 1
+        return (self.phases[k] if k < len(self.phases) else None), []
+
+    @property
+    def think(self) -> "ThinkPhase | None":
+        return next((p for p in self.phases if isinstance(p, ThinkPhase)), None)
+
+    @property
+    def answer(self) -> "EmojiPhase":
+        return self.phases[-1]  # type: ignore[return-value]
+
+    def close(self) -> None:
+        for phase in self.phases:
+            if isinstance(phase, EmojiPhase):
+                phase.judge.close()
+
+
 class ThinkPhase:
     """Free text until ``close``, an end-of-generation token, or ``budget`` tokens."""
 
@@ -112,7 +149,7 @@ class EmojiPhase:
     def __init__(self, *, cands: Candidates, positions: np.ndarray, matcher: Matcher, judge: Judge,
                  params: SamplingParams, seed: int | None, max_tokens: int, bias: np.ndarray,
                  filler: frozenset[str], stats: Stats, emit: Callable[[Event], None],
-                 started: float) -> None:
+                 started: float, used: Counter | None = None, likelihood: bool = False) -> None:
         self.cands, self.matcher, self.judge = cands, matcher, judge
         self.params, self.max_tokens, self.bias, self.filler = params, max_tokens, bias, filler
         self.stats, self.emit, self.started = stats, emit, started
@@ -120,7 +157,12 @@ class EmojiPhase:
         stats.sampler = self.sampler.implementation
         self.state = matcher.initial
         self.committed = matcher.committed_emoji(self.state)  # the emoji the text is bound to write
-        self.used: Counter[str] = Counter()
+        self.used: Counter[str] = Counter() if used is None else used  # shared by a gloss's groups
+        self.end: int | None = None  # the end token chosen (a candidate index), if the model ended
+        self.positions = positions
+        self.likelihood = likelihood  # keep the model's log-probability of its choices (best of N)
+        self.taken = 0  # tokens of the answer taken
+        self.last_token = -1  # the last one (not yet evaluated when the phase ends)
         self.out = bytearray()
         self.steps = 0
         self.free = np.zeros(len(cands.tokens), dtype=np.uint8)  # all-zero between steps
@@ -135,12 +177,18 @@ class EmojiPhase:
         t_start = perf()
         i, mv = self._choose(logits, left_after)
         stats = self.stats
+        if self.likelihood:
+            from .gloss import log_probability
+            stats.log_likelihood += log_probability(logits[self.positions], i)
         if i >= self.cands.n_content:
             stats.stopped_by = "model"
+            self.end = i
             stats.constraint_us.append((perf() - t_start) * 1e6)
             return self._finish()
         tok = int(self.cands.tokens[i])
         self.judge.accept(tok)
+        self.taken += 1
+        self.last_token = tok
         self.state, self.committed = mv.state, mv.committed
         stats.constraint_us.append((perf() - t_start) * 1e6)
         self.out += self.cands.pieces[i]
@@ -229,7 +277,7 @@ class EmojiPhase:
         return banned | verdicts.bad
 
     def _finish(self) -> Step:
-        self.stats.eval_seconds = time.perf_counter() - self.phase_start
+        self.stats.eval_seconds += time.perf_counter() - self.phase_start
         for lexeme in self.matcher.finish(self.state):
             self._lexeme(lexeme)
         if not self.matcher.accepting(self.state):
@@ -244,17 +292,16 @@ class EmojiPhase:
 
 
 class Sequence:
-    """A prompt and its phases; the scheduler feeds ``feed`` at ``pos`` and calls ``advance``."""
+    """A prompt and its script; the scheduler feeds ``feed`` at ``pos`` and calls ``advance``."""
 
-    def __init__(self, *, shared: tuple[int, ...], own: list[int], phases: list[Phase],
-                 stats: Stats, reserve: int) -> None:
-        self.shared = shared  # the prefix every call shares (served from a prefix slot)
+    def __init__(self, *, shared: tuple[int, ...], own: list[int], script: Script,
+                 stats: Stats) -> None:
+        self.shared = shared  # the prefix every call shares (its saved state is loaded first)
         self.feed = list(own)  # tokens to evaluate next
         self.pos = len(shared)  # position of feed[0]
-        self.phases = phases
-        self.phase = 0
+        self.script = script
+        self.phase: Phase = script.first()
         self.stats = stats
-        self.reserve = reserve  # KV cells this sequence may need beyond the shared prefix
         self.rewind: int | None = None
         self.done = False
         self.slot: int | None = None  # the sequence id in the context (set by the scheduler)
@@ -266,27 +313,28 @@ class Sequence:
 
     @property
     def full_logits(self) -> bool:
-        return self.phases[self.phase].full_logits
+        return self.phase.full_logits
 
     def advance(self, out: Output, batch: int) -> None:
         """Take this sequence's share of a forward pass (after all of ``feed`` was evaluated and
         the scheduler moved ``pos`` past it); set the next ``feed`` (and ``rewind``) or ``done``."""
         self.steps += 1
         self.batch_total += batch
-        step = self.phases[self.phase].step(out)
-        self.feed = step.feed
+        step = self.phase.step(out)
+        feed = list(step.feed)
         if step.rewind is not None:
             self.rewind, self.pos = step.rewind, step.rewind
         if step.finished:
-            self.phase += 1
-            if self.phase == len(self.phases):
+            following, more = self.script.after(self.phase, step)
+            feed += more
+            if following is None:
                 self.done = True
                 self.stats.batch_mean = self.batch_total / self.steps
+            else:
+                self.phase = following
+        self.feed = feed
         if not self.done and not self.feed:
             raise DecodingError("a phase ended without giving the next one anything to read")
 
     def close(self) -> None:
-        for phase in self.phases:
-            judge = getattr(phase, "judge", None)
-            if judge is not None:
-                judge.close()
+        self.script.close()

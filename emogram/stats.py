@@ -18,6 +18,8 @@ class Stats:
     prompt_seconds: float = 0.0
     think_tokens: int = 0
     think_seconds: float = 0.0
+    plan_tokens: int = 0  # the words naming each part (glossed answers)
+    plan_seconds: float = 0.0
     eval_tokens: int = 0
     eval_seconds: float = 0.0
     first_emoji_seconds: float = 0.0

@@ -57,6 +57,17 @@ def test_shape_options_and_model_choice():
     assert len(e.lines) == 2 and all(len(line.groups) == 2 for line in e.lines)
 
 
+def test_plan_lexicon_and_candidates_options():
+    planned = json.loads(run("rain", "--seed", "5", "--format", "json", "--candidates", "2").stdout)
+    assert planned["plan"] and parse(planned["text"])
+    direct = run("rain", "--seed", "5", "--format", "json", "--no-plan", "--no-lexicon")
+    assert direct.returncode == 0, direct.stderr
+    assert "plan" not in json.loads(direct.stdout)
+    bad = run("rain", "--candidates", "0")
+    assert bad.returncode == 1 and "candidates must be between 1 and" in bad.stderr
+    assert "Traceback" not in bad.stderr
+
+
 def test_think_shows_reasoning_on_stderr_and_emoji_on_stdout():
     out = run("rainbows", "--think", "--seed", "5")
     assert out.returncode == 0, out.stderr

@@ -1,0 +1,133 @@
+"""Glossed answers (the default): a word, then its emoji, for each part.
+
+The script is driven by random logits (any model, however bad) and by the real models; every
+answer must be valid, within its shape and budget, streamed exactly as returned, and its plan must
+name each group.
+"""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from emogram import EmojiFilter, Explainer, InputError, compile_grammar, parse
+from emogram import gloss
+from emogram.engine import Request
+from emogram.grammar import compile_group_grammar
+from emogram.sampling import SamplingParams
+from emogram.stats import Result, Stats
+
+from strategies import shapes
+from test_engine import RandomLogits, assert_valid
+
+
+class NoHead:
+    """A context without the candidate-only head: the sequence sees whole-vocabulary logits."""
+
+    head_ok = False
+
+
+def drive(engine, topic: str, request: Request, out) -> tuple[Result, list[str]]:
+    """Run a glossed job's script against ``out`` instead of forward passes."""
+    events: list[str] = []
+    job = engine.job(topic, request, on_event=lambda e: events.append(e.text))
+    sequences = job.start(NoHead())
+    try:
+        for seq in sequences:
+            while not seq.done:
+                seq.advance(out, 1)
+        return job.finish(sequences), events
+    finally:
+        for seq in sequences:
+            seq.close()
+
+
+@settings(max_examples=20)
+@given(data=st.data(), budget=st.integers(1, 60), seed=st.integers(0, 2**32),
+       style=st.sampled_from(["plain", "candidates", "ties", "extreme", "text"]),
+       temperature=st.sampled_from([0.0, 0.3, 1.0, 3.0]),
+       lexicon=st.sampled_from([0.0, 2.0, 50.0]),
+       filt=st.sampled_from([EmojiFilter(), EmojiFilter.make(emoji_version="4.0"),
+                             EmojiFilter.make(palette="🍎🍌🇺🇸👍🏽#️⃣👩‍🔬❤️"),
+                             EmojiFilter(flags=False, skin_tones=False, zwj=False)]))
+def test_random_logits_give_valid_answers_within_shape_and_budget(smol_engine, data, budget, seed, style,
+                                                                   temperature, lexicon, filt):
+    shape = data.draw(shapes())
+    grammar = compile_grammar(shape, filt)
+    request = Request(grammar, SamplingParams(temperature=temperature), seed=seed, max_tokens=budget,
+                      lexicon=lexicon)
+    topic = data.draw(st.sampled_from(["apple pie", "how rain forms", "x"]))
+    cands = smol_engine.setup(compile_group_grammar(shape, filt), gloss.END_TEXTS).candidates
+    out = RandomLogits(smol_engine.model.n_vocab, seed, style, cands.tokens)
+    if budget < cands.min_answer_tokens * shape.lines[0] * shape.steps[0]:
+        with pytest.raises(InputError, match="too small"):
+            drive(smol_engine, topic, request, out)
+        return
+    result, events = drive(smol_engine, topic, request, out)
+    tree = parse(result.text, grammar=grammar)  # valid, within the shape and filter
+    assert str(tree) == result.text
+    assert "".join(events) == result.text  # streamed exactly as returned
+    assert result.stats.eval_tokens <= budget
+    groups = [g for line in tree.lines for g in line.groups]
+    assert len(result.plan) == len(groups) and all(result.plan)
+
+
+def test_the_default_is_glossed_and_its_plan_names_each_group(gemma):
+    ex = Explainer("gemma3-270m")
+    e = ex.explain("how a bicycle works", seed=3)
+    assert_valid(e, max_tokens=96)
+    groups = [g for line in e.lines for g in line.groups]
+    assert len(e.plan) == len(groups) >= gloss.min_parts("how a bicycle works")
+    assert all(word.strip() and ":" not in word for word in e.plan)
+    streamed = "".join(piece for piece in ex.stream("how a bicycle works", seed=3)
+                       if isinstance(piece, str))
+    assert streamed == str(e)
+    assert ex.explain("how a bicycle works", seed=3) == e  # reproducible
+    direct = ex.explain("how a bicycle works", seed=3, plan=False)
+    assert_valid(direct, max_tokens=96)
+    assert direct.plan == ()
+
+
+def test_shapes_and_palettes_hold_in_glossed_answers(gemma):
+    ex = Explainer("gemma3-270m")
+    e = ex.explain("a fruit salad", palette="🍎🍌🍇🍓🥝🥣", seed=1)
+    assert {x.char for x in e.emoji()} <= set("🍎🍌🍇🍓🥝🥣")
+    one = ex.explain("the water cycle", lines=1, steps=(1, 2), emoji_per_group=1, seed=2)
+    assert len(one.lines) == 1 and len(one.lines[0].groups) <= 2
+    assert all(len(g.emoji) == 1 for g in one.lines[0].groups)
+    for op in ("➕", "🆚"):
+        only = ex.explain("cats and dogs", operators=op, seed=4)
+        assert all(o.symbol == op for line in only.lines for o in line.operators)
+
+
+def test_lexicon_weight_steers_groups_toward_the_parts_words(gemma):
+    """A huge lexicon weight makes every group an emoji the lexicon relates to its part's words."""
+    from emogram.lexicon import related
+    ex = Explainer("gemma3-270m")
+    e = ex.explain("a rainy day at the beach", seed=5, lexicon=30.0)
+    groups = [g for line in e.lines for g in line.groups]
+    hits = 0
+    for words, group in zip(e.plan, groups):
+        suggested = {x for x, _ in related(words)[:8]}
+        hits += any(em.char in suggested for em in group.emoji)
+    assert hits >= len(groups) - 1  # a part whose words the lexicon does not know may miss
+
+
+def test_best_of_n_keeps_the_candidate_that_covers_the_topic():
+    from emogram.choose import best, coverage
+
+    def result(text: str, ll: float = -1.0) -> Result:
+        return Result(text, "", Stats(eval_tokens=4, log_likelihood=ll), "")
+
+    off, on = result("📈 🆚 📉", ll=-0.1), result("🫀 ➡️ 🩸", ll=-3.0)
+    assert coverage("how the heart works", on.text) > coverage("how the heart works", off.text) == 0
+    assert best("how the heart works", [off, on]) is on
+    tie_a, tie_b = result("🎲", ll=-2.0), result("🎯", ll=-0.5)
+    assert best("how the heart works", [tie_a, tie_b]) is tie_b  # a tie goes to the more confident
+
+
+def test_candidates_decode_side_by_side_and_return_a_valid_answer(gemma):
+    ex = Explainer("gemma3-270m")
+    e = ex.explain("how a volcano erupts", seed=2, candidates=4)
+    assert_valid(e, max_tokens=96)
+    assert e.plan
