@@ -194,6 +194,8 @@ def model_id(model: str | os.PathLike[str] | None) -> str:
     if model is None:
         from .models import DEFAULT_PRESET, ENV_MODEL
         return os.environ.get(ENV_MODEL) or DEFAULT_PRESET
+    if not isinstance(model, (str, os.PathLike)) or isinstance(os.fspath(model), bytes):
+        raise InputTypeError(f"model must be a preset name or a path, not {type(model).__name__}")
     return os.fspath(model)
 
 
@@ -725,7 +727,9 @@ def batch(topics: str | os.PathLike[str] | TextIO | Iterable[str], output: str |
     (default: the cluster's CPUs // threads) and ``threads`` the CPUs of each (default 1).
     ``seed``: one int for every topic, or ``None`` for a random seed per topic, recorded."""
     from .api import build_request
+    from .models import check_device
 
+    check_device(device)
     if seed is not None:
         _check_seed(seed)
     build_request(**options)  # every option checked once, before any work
