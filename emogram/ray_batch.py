@@ -28,7 +28,7 @@ import secrets
 import warnings
 from typing import Any, Iterator
 
-from .batch import Task, payload
+from .batching import Task, payload
 from .errors import EmogramError, InputError
 
 DEFAULT_THREADS = 1  # llama.cpp threads (= Ray CPUs) per actor; see the README, "Scaling out"
