@@ -20,7 +20,7 @@ from . import models
 from .engine import Engine, Request
 from .errors import DecodingError, EmogramError, InputError, InputTypeError
 from .explanation import Explanation, parse
-from .options import build_request, clean_topic, per_topic_seeds
+from .options import build_request, check_seed, clean_topic, per_topic_seeds, topic_list
 from .stats import Event
 
 DEFAULT_BATCH_SIZE = 16  # sequences per forward pass in explain_many (bench/batching.py)
@@ -116,7 +116,7 @@ class Explainer:
         differ from input order), or ``(index, error)`` for a topic that failed on its own (e.g. too
         long): a bad topic never stops the others. ``seed`` is one int for every topic, or one per
         topic. Up to ``batch_size`` topics are decoded side by side. Options are checked first."""
-        items = list(topics)
+        items = topic_list(topics)
         seeds = per_topic_seeds(seed, len(items))
         base = build_request(**options)
         size = _batch_size(batch_size)
@@ -128,10 +128,9 @@ class Explainer:
         Every topic and option is checked before any work; up to ``batch_size`` topics (default
         16) are decoded side by side. A progress bar is drawn on stderr when it is a terminal, or
         when ``progress=True``."""
-        items = [clean_topic(t) for t in topics]
+        items = [clean_topic(t) for t in topic_list(topics)]
         seed = options.pop("seed", None)
-        if seed is not None:
-            per_topic_seeds(seed, 1)  # type check
+        check_seed(seed)
         base = build_request(**options)
         size = _batch_size(batch_size)
         show = sys.stderr.isatty() if progress is None else bool(progress)
@@ -311,8 +310,8 @@ def explain_many(topics: Iterable[str], *, model: str | os.PathLike[str] | None 
                  **options) -> list[Explanation]:
     """Explain several topics with one model load, decoded side by side; a progress bar shows on a
     terminal."""
-    items = [clean_topic(t) for t in topics]
-    build_request(**{k: v for k, v in options.items() if k != "seed"})
+    items = [clean_topic(t) for t in topic_list(topics)]
+    build_request(**options)  # seed included: one int, seed + k for the k-th topic
     _batch_size(batch_size)
     return Explainer(model, device=device).explain_many(items, progress=progress, batch_size=batch_size,
                                                         **options)
@@ -321,5 +320,8 @@ def explain_many(topics: Iterable[str], *, model: str | os.PathLike[str] | None 
 def explain_iter(topics: Iterable[str], *, model: str | os.PathLike[str] | None = None,
                  device: str = "auto", **options) -> Iterator[tuple[int, Explanation | EmogramError]]:
     """``Explainer.explain_iter`` on the default (or given) model."""
+    items = topic_list(topics)
+    per_topic_seeds(options.get("seed"), len(items))
+    _batch_size(options.get("batch_size"))
     build_request(**{k: v for k, v in options.items() if k not in ("seed", "batch_size")})
-    return Explainer(model, device=device).explain_iter(topics, **options)
+    return Explainer(model, device=device).explain_iter(items, **options)

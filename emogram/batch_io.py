@@ -170,6 +170,8 @@ def model_id(model: str | os.PathLike[str] | None) -> str:
     if model is None:
         from .models import DEFAULT_PRESET, ENV_MODEL
         return os.environ.get(ENV_MODEL) or DEFAULT_PRESET
+    if not isinstance(model, (str, os.PathLike)) or isinstance(os.fspath(model), bytes):
+        raise InputTypeError(f"model must be a preset name or a path, not {type(model).__name__}")
     return os.fspath(model)
 
 

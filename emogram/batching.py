@@ -180,7 +180,9 @@ def batch(topics: str | os.PathLike[str] | TextIO | Iterable[str], output: str |
     (default: the cluster's CPUs // threads) and ``threads`` the CPUs of each (default 1).
     ``seed``: one int for every topic, or ``None`` for a random seed per topic, recorded."""
     from .api import build_request
+    from .models import check_device
 
+    check_device(device)
     if seed is not None:
         _check_seed(seed)
     build_request(**options)  # every option checked once, before any work

@@ -95,7 +95,9 @@ def _explain(argv: Sequence[str]) -> int:
     from .language import Explanation
     from . import llama
     llama.set_verbose(args.llama_log)
+    from .options import build_request, clean_topic
     topic = " ".join(args.topic)
+    clean_topic(topic), build_request(**_options(args))  # checked before the model loads
     explainer = Explainer(args.model, device=args.device, verbose=args.llama_log, progress=True)
     stream_text = args.format == "text" and not args.no_stream
     tty = sys.stderr.isatty()
@@ -306,6 +308,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except OSError as exc:  # a file or directory the user named cannot be read or written
+        sys.stdout.flush()
+        sys.stderr.write(f"emogram: error: {_os_error(exc)}\n")
+        return 1
+
+
+def _os_error(exc: OSError) -> str:
+    """``[Errno 13] Permission denied: 'x'`` -> ``permission denied: x``, on one line."""
+    what = (exc.strerror or str(exc) or type(exc).__name__).splitlines()[0]
+    where = exc.filename if exc.filename is not None else ""
+    return f"{what[:1].lower()}{what[1:]}: {where}" if where else what
 
 
 if __name__ == "__main__":

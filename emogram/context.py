@@ -93,15 +93,19 @@ class Context:
         n = len(tokens)
         if not 0 < n <= self.n_batch:
             raise InputError(f"a decode takes 1 to {self.n_batch} rows, got {n}")
-        toks = np.asarray(tokens, dtype=np.int64)
-        if toks.min() < 0 or toks.max() >= self.model.n_vocab:
+        if not len(positions) == len(seqs) == len(outputs) == n:
+            raise InputError("a decode takes one position, sequence id and output flag per token")
+        n_vocab = self.model.n_vocab
+        if not all(_is_int(t) and 0 <= t < n_vocab for t in tokens):
             raise InputError("token ids outside the vocabulary cannot be evaluated")
-        if any(not 0 <= s < self.n_seq for s in seqs):
-            raise InputError(f"sequence ids must be 0..{self.n_seq - 1}")
+        if not all(_is_int(s) and 0 <= s < self.n_seq for s in seqs):
+            raise InputError(f"sequence ids must be ints 0..{self.n_seq - 1}")
+        if not all(_is_int(p) and 0 <= p < 2**31 for p in positions):
+            raise InputError("positions must be ints from 0")  # llama.cpp refuses gaps itself
         b = self._batch
         b.n_tokens = n
         for i in range(n):
-            b.token[i] = int(toks[i])
+            b.token[i] = int(tokens[i])
             b.pos[i] = positions[i]
             b.n_seq_id[i] = 1
             b.seq_id[i][0] = seqs[i]
@@ -124,7 +128,8 @@ class Context:
 
     def hidden(self, k: int) -> np.ndarray:
         """The final hidden state of output row ``k`` (a read-only view, valid until the next decode)."""
-        ptr = C.llama_get_embeddings_ith(self._ctx, self._rows[k])
+        self._live()
+        ptr = C.llama_get_embeddings_ith(self._ctx, self._rows[self._row(k)])
         if not ptr:
             raise ModelError("llama.cpp returned no hidden state")
         view = np.ctypeslib.as_array(ptr, (self.model.n_embd,))
@@ -135,7 +140,8 @@ class Context:
         """llama.cpp's logits over the whole vocabulary for output row ``k`` (a read-only view)."""
         if not self._full:
             raise ModelError("this decode computed no full-vocabulary logits")
-        ptr = C.llama_get_logits_ith(self._ctx, self._rows[k])
+        self._live()
+        ptr = C.llama_get_logits_ith(self._ctx, self._rows[self._row(k)])
         if not ptr:
             raise ModelError("llama.cpp returned no logits")
         view = np.ctypeslib.as_array(ptr, (self.model.n_vocab,))
@@ -146,17 +152,24 @@ class Context:
         """Logits of the head's registered tokens for output row ``k`` (see ``head.py``)."""
         return self.head.logits(self.hidden(k))
 
+    def _row(self, k: int) -> int:
+        if not _is_int(k) or not 0 <= k < len(self._rows):
+            raise InputError(f"output row {k!r} is not 0..{len(self._rows) - 1} of the last decode")
+        return int(k)
+
     # -- sequences --
     def _check_seq(self, seq: int) -> int:
         """llama.cpp asserts (aborts the process) on a sequence id beyond ``n_seq``."""
-        if isinstance(seq, bool) or not isinstance(seq, int) or not 0 <= seq < self.n_seq:
+        if not _is_int(seq) or not 0 <= seq < self.n_seq:
             raise InputError(f"sequence id {seq!r} is not 0..{self.n_seq - 1}")
-        return seq
+        return int(seq)
 
     def seq_rm(self, seq: int, p0: int = -1, p1: int = -1) -> bool:
         self._live()
-        self._check_seq(seq)
-        return bool(C.llama_memory_seq_rm(self._memory, seq, p0, p1))
+        seq = self._check_seq(seq)
+        if not (_is_int(p0) and _is_int(p1) and p0 >= -1 and p1 >= -1):
+            raise InputError(f"positions to remove must be ints from 0 (or -1: open end), got {p0!r}, {p1!r}")
+        return bool(C.llama_memory_seq_rm(self._memory, seq, int(p0), int(p1)))
 
     def clear(self) -> None:
         self._live()
@@ -165,7 +178,7 @@ class Context:
     def state_get(self, seq: int) -> bytes:
         """llama.cpp's saved state of one sequence (its KV cells), for the prompt cache."""
         self._live()
-        self._check_seq(seq)
+        seq = self._check_seq(seq)
         size = int(C.llama_state_seq_get_size(self._ctx, seq))
         if size <= 0:
             return b""
@@ -177,12 +190,16 @@ class Context:
         """Load a saved state into an empty sequence; False if llama.cpp refused it (it catches its
         own errors and returns 0)."""
         self._live()
-        self._check_seq(seq)
+        seq = self._check_seq(seq)
         buf = (ctypes.c_uint8 * len(payload)).from_buffer_copy(payload)
         if C.llama_state_seq_set_data(self._ctx, buf, len(payload), seq) != len(payload):
             self.seq_rm(seq)
             return False
         return True
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
 def output_head(model: Model) -> head_module.OutputHead | None:

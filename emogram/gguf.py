@@ -27,10 +27,18 @@ _STRING, _ARRAY = 8, 9
 
 def check_header(path: str | os.PathLike[str]) -> Path:
     """Refuse anything that is not a readable GGUF file, naming the path, before llama.cpp sees it."""
-    p = Path(path).expanduser()
-    if not p.exists():
-        raise ModelError(f"model file not found: {p}")
-    if p.is_dir():
+    p = Path(path)
+    try:
+        p = p.expanduser()
+    except RuntimeError:  # "~name/..." for a user that does not exist: the path as written
+        pass
+    try:
+        found, is_dir = p.exists(), p.is_dir()
+    except OSError as exc:  # a name too long, a loop of links: not a model file either way
+        raise ModelError(f"cannot use model path {_short(p)}: {exc.strerror or exc}") from None
+    if not found:
+        raise ModelError(f"model file not found: {_short(p)}")
+    if is_dir:
         raise ModelError(f"model path is a directory, not a .gguf file: {p}")
     try:
         with p.open("rb") as f:
@@ -47,6 +55,11 @@ def check_header(path: str | os.PathLike[str]) -> Path:
     if n_tensors == 0 or n_tensors > 1_000_000 or n_kv > 1_000_000:
         raise ModelError(f"GGUF header of {p} is implausible ({n_tensors} tensors, {n_kv} keys)")
     return p
+
+
+def _short(p: Path, limit: int = 300) -> str:
+    text = str(p)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
 @dataclass(frozen=True)

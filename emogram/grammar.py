@@ -44,6 +44,9 @@ class Operator(enum.Enum):
     def parse(cls, value: "str | Operator") -> "Operator":
         if isinstance(value, Operator):
             return value
+        if not isinstance(value, str):
+            raise InputTypeError(f"an operator is an emoji such as '➡️' or an Operator, "
+                                 f"not {type(value).__name__}")
         for op in cls:
             if value in (op.value, op.name, op.name.lower(), op.name.lower().replace("_", "-")):
                 return op
@@ -102,7 +105,12 @@ class Shape:
                            _span(self.emoji_per_group, "emoji_per_group", MAX_EMOJI_PER_GROUP))
         if isinstance(self.operators, (str, Operator)):
             raise InputTypeError("operators must be a sequence of operators, e.g. ('➡️', '➕')")
-        ops = tuple(dict.fromkeys(Operator.parse(op) for op in self.operators))
+        try:
+            given = tuple(self.operators)
+        except TypeError:
+            raise InputTypeError(f"operators must be a sequence of operators, not "
+                                 f"{type(self.operators).__name__}") from None
+        ops = tuple(dict.fromkeys(Operator.parse(op) for op in given))
         ops = tuple(op for op in Operator if op in ops)  # canonical order
         if not ops and self.steps[1] > 1:
             raise InputError("operators is empty but steps allows more than one group per line")

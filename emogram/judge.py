@@ -36,7 +36,7 @@ class GrammarJudge(Protocol):
 
     def allowed(self, tokens: np.ndarray) -> np.ndarray: ...
 
-    def accept(self, token: int) -> None: ...
+    def accept(self, token: int, *, approved: bool = False) -> None: ...  # approved: allows() said yes
 
     def close(self) -> None: ...
 
@@ -132,7 +132,7 @@ class Judge:
         if self.live is None:
             self.live = self.pristine.clone()
         for tok in self.pending:
-            self.live.accept(tok)
+            self.live.accept(tok, approved=True)  # each was allowed in this state (see verdicts)
         self.pending.clear()
         return self.live
 

@@ -27,7 +27,7 @@ from typing import Callable
 import numpy as np
 
 from . import logs
-from .errors import GrammarError, InputError, ModelError
+from .errors import GrammarError, InputError, InputTypeError, ModelError
 from .gguf import check_header as check_gguf
 
 with contextlib.redirect_stderr(None):  # importing the package prints nothing, but be sure
@@ -223,6 +223,8 @@ class Model:
                  parse_special: bool = False) -> list[int]:
         """Token ids of ``text``. Special-token text (``<end_of_turn>``) becomes control tokens only
         with ``parse_special``: prompts' own markup, never a user's topic."""
+        if not isinstance(text, (str, bytes)):
+            raise InputTypeError(f"text to tokenize must be str or bytes, not {type(text).__name__}")
         data = text.encode("utf-8") if isinstance(text, str) else text
         with self.lock:
             self._live()
@@ -387,9 +389,15 @@ class GrammarSampler:
     def allowed(self, tokens: np.ndarray) -> np.ndarray:
         """Boolean mask over ``tokens`` (int32): which ones the grammar would accept next."""
         self._live()
-        tokens = np.asarray(tokens, dtype=np.int32)
-        if tokens.size and (tokens.min() < 0 or tokens.max() >= self.model.n_vocab):
+        try:
+            wide = np.asarray(tokens)
+        except (OverflowError, ValueError, TypeError):
+            wide = None
+        if wide is None or wide.ndim != 1 or (wide.size and wide.dtype.kind not in "iu"):
+            raise InputError("the grammar takes a 1-d array of int token ids")
+        if wide.size and (wide.min() < 0 or wide.max() >= self.model.n_vocab):
             raise InputError("token ids outside the vocabulary were offered to the grammar")
+        tokens = wide.astype(np.int32)
         n = len(tokens)
         if self._many_data is None or len(self._many_data) < n:
             self._many_data = (C.llama_token_data * max(n, 1))()
@@ -405,10 +413,15 @@ class GrammarSampler:
             raise GrammarError("llama.cpp replaced the candidate array; cannot read its verdicts")
         return view["logit"][:n] != -np.inf
 
-    def accept(self, token: int) -> None:
-        """Advance past ``token``. Callers must have checked ``allows(token)``."""
+    def accept(self, token: int, *, approved: bool = False) -> None:
+        """Advance past ``token``. llama.cpp aborts the process on a token its grammar refuses
+        here, so ``allows(token)`` is asked first and a refused token raises ``InputError``, unless
+        the caller vouches for it (``approved=True``: it holds this grammar's yes for this token
+        in this state, as the engine's judge does; asking again would double the cost)."""
         token = self.model.check_token(token)
         self._live()
+        if not approved and not self.allows(token):
+            raise InputError(f"token {token} is not allowed by the grammar here; nothing was accepted")
         C.llama_sampler_accept(self._ptr, token)
 
     def close(self) -> None:

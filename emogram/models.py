@@ -223,6 +223,7 @@ def load(spec: str | os.PathLike[str] | None = None, *, device: str = "auto",
     shared. ``threads`` is llama.cpp's thread count (default: the cores this process may use)."""
     from .llama import Model
 
+    check_device(device)
     if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
         raise InputError(f"threads must be a positive int, got {threads!r}")
     source = resolve(spec, progress=progress)
@@ -235,6 +236,18 @@ def load(spec: str | os.PathLike[str] | None = None, *, device: str = "auto",
             model.source = source  # type: ignore[attr-defined]
             _LOADED[key] = model
     return model
+
+
+DEVICES = ("auto", "cpu", "gpu")
+
+
+def check_device(device: object) -> str:
+    """``device`` is one of ``DEVICES`` (checked before a model path is even looked at)."""
+    if not isinstance(device, str):
+        raise InputTypeError(f"device must be 'auto', 'cpu' or 'gpu', not {type(device).__name__}")
+    if device not in DEVICES:
+        raise InputError(f"device must be 'auto', 'cpu' or 'gpu', not {device!r}")
+    return device
 
 
 def unload(model) -> None:

@@ -7,11 +7,13 @@ reaches llama.cpp.
 
 from __future__ import annotations
 
+import difflib
+import math
 import unicodedata
 
 from .engine import Request
 from .errors import InputError, InputTypeError
-from .grammar import Shape, compile_grammar
+from .grammar import Operator, Shape, compile_grammar
 from .prompts import EXAMPLES
 from .sampling import SamplingParams, seed_state
 from .unicode import EmojiFilter, split_emoji
@@ -46,8 +48,11 @@ def build_request(*, lines=None, steps=None, emoji_per_group=None, operators=Non
                   think: bool = False, max_tokens: int | None = None,
                   max_think_tokens: int | None = None, hint: float | None = None,
                   examples: int | None = None, candidates: int | None = None,
-                  plan: bool | None = None, lexicon: bool | float | None = None) -> Request:
+                  plan: bool | None = None, lexicon: bool | float | None = None,
+                  **unknown: object) -> Request:
     """Turn keyword arguments into an engine request, checking each one."""
+    if unknown:
+        raise _unknown_option(sorted(unknown)[0])
     shape_args = {}
     if lines is not None:
         shape_args["lines"] = lines
@@ -58,7 +63,13 @@ def build_request(*, lines=None, steps=None, emoji_per_group=None, operators=Non
     if operators is not None:
         if isinstance(operators, str):
             operators = split_emoji(operators) if operators.strip() else []
-        shape_args["operators"] = tuple(operators)
+        elif isinstance(operators, Operator):
+            operators = [operators]
+        try:
+            shape_args["operators"] = tuple(operators)
+        except TypeError:
+            raise InputTypeError(f"operators must be a str of operator emoji or an iterable of "
+                                 f"them, not {type(operators).__name__}") from None
     shape = Shape(**shape_args)
     if emoji_filter is not None:
         if not isinstance(emoji_filter, EmojiFilter):
@@ -81,12 +92,16 @@ def build_request(*, lines=None, steps=None, emoji_per_group=None, operators=Non
         raise InputTypeError(f"think must be True or False, not {type(think).__name__}")
     budget = positive_int(max_tokens, "max_tokens", DEFAULT_MAX_TOKENS)
     think_budget = positive_int(max_think_tokens, "max_think_tokens", 96)
-    if seed is not None:
-        seed_state(seed)  # type check
-    if hint is not None and (isinstance(hint, bool) or not isinstance(hint, (int, float))):
-        raise InputTypeError(f"hint must be a number, not {type(hint).__name__}")
+    check_seed(seed)
+    if hint is not None:
+        if isinstance(hint, bool) or not isinstance(hint, (int, float)):
+            raise InputTypeError(f"hint must be a number, not {type(hint).__name__}")
+        if not math.isfinite(hint):
+            raise InputError(f"hint must be finite, got {hint}")
     n_examples = len(EXAMPLES) if examples is None else examples
-    if isinstance(n_examples, bool) or not isinstance(n_examples, int) or not 0 <= n_examples <= len(EXAMPLES):
+    if isinstance(n_examples, bool) or not isinstance(n_examples, int):
+        raise InputTypeError(f"examples must be an int, not {type(n_examples).__name__}")
+    if not 0 <= n_examples <= len(EXAMPLES):
         raise InputError(f"examples must be an int from 0 to {len(EXAMPLES)}, got {examples!r}")
     n_candidates = 1 if candidates is None else candidates
     if isinstance(n_candidates, bool) or not isinstance(n_candidates, int):
@@ -99,6 +114,35 @@ def build_request(*, lines=None, steps=None, emoji_per_group=None, operators=Non
                    max_think_tokens=think_budget, hint=float(hint or 0.0), examples=n_examples,
                    candidates=n_candidates, plan=True if plan is None else plan,
                    lexicon=lexicon_weight(lexicon))
+
+
+OPTIONS = ("lines", "steps", "emoji_per_group", "operators", "palette", "emoji_version", "exclude",
+           "emoji_filter", "temperature", "top_k", "top_p", "min_p", "repeat_penalty",
+           "filler_penalty", "partial_penalty", "seed", "think", "max_tokens", "max_think_tokens",
+           "hint", "examples", "candidates", "plan", "lexicon")
+
+
+def _unknown_option(name: str) -> InputTypeError:
+    near = difflib.get_close_matches(name, OPTIONS + ("model", "device"), n=1)
+    hint = f"; did you mean {near[0]!r}?" if near else f"; the options are {', '.join(OPTIONS)}"
+    return InputTypeError(f"unknown option {name!r}{hint}")
+
+
+def check_seed(seed: object) -> None:
+    """``seed`` is None or an int (any int: it is taken modulo 2**64)."""
+    if seed is not None:
+        seed_state(seed)  # type: ignore[arg-type]
+
+
+def topic_list(topics: object) -> list:
+    """The topics of a many-topic call as a list (not yet cleaned): any iterable but a str."""
+    if isinstance(topics, (str, bytes, bytearray)):
+        raise InputTypeError(f"topics must be an iterable of str (a list of topics), not a "
+                             f"{type(topics).__name__}; for one topic use explain()")
+    try:
+        return list(topics)  # type: ignore[call-overload]
+    except TypeError:
+        raise InputTypeError(f"topics must be an iterable of str, not {type(topics).__name__}") from None
 
 
 def positive_int(value, name: str, default: int) -> int:

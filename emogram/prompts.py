@@ -148,6 +148,9 @@ def _completion(model, topic: str, shape: Shape, shots, think: bool) -> Prompt:
                   ("\n\n",), "completion", shared, topic_at, len(topic) + 1)
 
 
+_TOPIC_MARK = "\ue000emogram-topic\ue001"  # private-use characters: no topic holds them (clean_topic)
+
+
 def _chat(model, template: str, topic: str, shape: Shape, shots, think: bool) -> Prompt:
     from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
@@ -160,7 +163,7 @@ def _chat(model, template: str, topic: str, shape: Shape, shots, think: bool) ->
         messages.append({"role": "user", "content": ex.topic})
         reply = f"<think>\n{ex.plan}\n</think>\n\n{answer}" if think and not reasoning else answer
         messages.append({"role": "assistant", "content": reply})
-    messages.append({"role": "user", "content": topic})
+    messages.append({"role": "user", "content": _TOPIC_MARK})  # replaced by the topic below
     bos, eos = model.token_text(model.bos), model.token_text(model.eos)
     try:
         text = Jinja2ChatFormatter(template, eos_token=eos, bos_token=bos)(
@@ -169,10 +172,17 @@ def _chat(model, template: str, topic: str, shape: Shape, shots, think: bool) ->
             messages=messages[:-1], enable_thinking=think).prompt
     except Exception as exc:  # a template bug must not become a crash
         raise ModelError(f"the chat template of {model.path.name} failed to render: {exc}") from None
+    # Where the template put the topic, found by a mark rather than by searching for the topic's
+    # text (which could also match the template's own markup: a topic "<|im_end|>"); the topic
+    # there is tokenized as plain text, everything else with special tokens.
+    if text.count(_TOPIC_MARK) != 1:
+        raise ModelError(f"the chat template of {model.path.name} does not show the user's message "
+                         "once, as given; use the completion prompt style")
+    topic_at = text.index(_TOPIC_MARK)
+    text = text.replace(_TOPIC_MARK, topic)
     shared = len(head) if text.startswith(head) else 0
-    topic_at = text.rfind(topic, shared)
     add_bos = model.add_bos and not (bos and text.startswith(bos))
-    topic = (topic_at, len(topic) if topic_at >= 0 else 0)
+    topic = (topic_at, len(topic))
     if reasoning:
         opened = text.rstrip().endswith("<think>")
         if think:

@@ -30,6 +30,7 @@ import numpy as np
 from .errors import InputError, InputTypeError
 
 MASK64 = (1 << 64) - 1
+MAX_TOP_K = 2**31 - 1  # the C sampler's int; any top_k at or above the candidates keeps them all
 
 
 @dataclass(frozen=True)
@@ -58,8 +59,8 @@ class SamplingParams:
             raise InputTypeError(f"top_k must be an int, not {type(self.top_k).__name__}")
         if self.temperature < 0:
             raise InputError(f"temperature must be >= 0, got {self.temperature}")
-        if self.top_k < 0:
-            raise InputError(f"top_k must be >= 0 (0 = off), got {self.top_k}")
+        if not 0 <= self.top_k <= MAX_TOP_K:
+            raise InputError(f"top_k must be between 0 (off) and {MAX_TOP_K}, got {self.top_k}")
         if not 0 < self.top_p <= 1:
             raise InputError(f"top_p must be in (0, 1], got {self.top_p}")
         if not 0 <= self.min_p < 1:

@@ -9,6 +9,8 @@ form a phone renders as an emoji (``❤️`` with U+FE0F, not the text-style ``�
 from __future__ import annotations
 
 import functools
+import math
+import re
 from dataclasses import dataclass
 from typing import Iterable
 
@@ -144,20 +146,39 @@ def _not_emoji_message(text: str, i: int) -> str:
     return f"{bad!r} (U+{ord(bad):04X}) at position {i} is not a fully-qualified emoji{hint}"
 
 
+@functools.lru_cache(maxsize=1)
+def versions() -> tuple[float, ...]:
+    """Every Emoji version that introduced an emoji of the inventory, oldest first (0.6 ... 18.0)."""
+    return tuple(sorted({info.version for info in inventory()}))
+
+
+_VERSION_TEXT = re.compile(r"E?(\d{1,3})(?:\.(\d{1,2}))?")
+
+
 def parse_version(version: str | float | int | None) -> float | None:
-    """Accept "15.0", "15", 15, 15.0 or "E15.0"; reject versions Unicode never published."""
+    """Accept "15.0", "15", 15, 15.0 or "E15.0": a version number from the first Emoji version
+    (0.6) to the newest one the inventory knows (18.0). A number between two versions means the
+    older one ("6.0": Emoji 5.0; Emoji went from 5.0 to 11.0). NaN, infinity and versions newer
+    than the ``emoji`` package's data are refused."""
     if version is None:
         return None
     if isinstance(version, bool) or not isinstance(version, (str, int, float)):
         raise InputTypeError(f"emoji_version must be a string or number, not {type(version).__name__}")
-    text = str(version).strip().upper().removeprefix("E")
-    try:
-        value = float(text)
-    except ValueError:
-        raise InputError(f"emoji_version {version!r} is not a version number like '15.0'") from None
-    known = sorted({info.version for info in inventory()})
+    if isinstance(version, str):
+        match = _VERSION_TEXT.fullmatch(version.strip().upper())
+        if match is None:
+            raise InputError(f"emoji_version {version!r} is not a version number like '15.0'")
+        value = float(f"{match[1]}.{match[2] or 0}")
+    else:
+        value = float(version)
+    if not math.isfinite(value):
+        raise InputError(f"emoji_version must be a finite version number like '15.0', got {version!r}")
+    known = versions()
     if value < known[0]:
         raise InputError(f"emoji_version {version!r} is older than the first emoji version ({known[0]})")
+    if value > known[-1]:
+        raise InputError(f"emoji_version {version!r} is newer than the newest Emoji version this "
+                         f"inventory knows ({known[-1]}); upgrade emogram for newer emoji")
     return value
 
 
@@ -177,19 +198,28 @@ class EmojiFilter:
     include: frozenset[str] = frozenset()
     exclude: frozenset[str] = frozenset()
 
+    def __post_init__(self) -> None:
+        """Every field checked (and sets or lists of emoji made frozensets), however the filter was
+        built: it decides what llama.cpp is allowed to write."""
+        object.__setattr__(self, "max_version", parse_version(self.max_version))
+        for flag in ("flags", "skin_tones", "zwj"):
+            if not isinstance(getattr(self, flag), bool):
+                raise InputTypeError(f"{flag} must be True or False, not {type(getattr(self, flag)).__name__}")
+        if self.palette is not None:
+            object.__setattr__(self, "palette", _emoji_set(self.palette, "palette"))
+        object.__setattr__(self, "include", _emoji_set(self.include, "include"))
+        object.__setattr__(self, "exclude", _emoji_set(self.exclude, "exclude"))
+
     @classmethod
     def make(cls, *, emoji_version: str | float | None = None, flags: bool = True,
              skin_tones: bool = True, zwj: bool = True,
              palette: str | Iterable[str] | None = None,
              include: str | Iterable[str] = (), exclude: str | Iterable[str] = ()) -> "EmojiFilter":
-        """Build a filter from user-facing arguments, checking each emoji is real."""
-        return cls(
-            max_version=parse_version(emoji_version),
-            flags=bool(flags), skin_tones=bool(skin_tones), zwj=bool(zwj),
-            palette=None if palette is None else frozenset(_emoji_list(palette, "palette")),
-            include=frozenset(_emoji_list(include, "include")),
-            exclude=frozenset(_emoji_list(exclude, "exclude")),
-        )
+        """Build a filter from user-facing arguments, checking each emoji is real. ``palette``,
+        ``include`` and ``exclude`` take a string of emoji or any iterable of single emoji (a list,
+        a set, a frozenset, a generator)."""
+        return cls(max_version=emoji_version, flags=flags, skin_tones=skin_tones, zwj=zwj,
+                   palette=palette, include=include, exclude=exclude)
 
     def admits(self, info: EmojiInfo) -> bool:
         if info.char in self.exclude:
@@ -213,15 +243,30 @@ class EmojiFilter:
         return tuple(info.char for info in inventory() if self.admits(info))
 
 
-def _emoji_list(value: str | Iterable[str], what: str) -> list[str]:
+def _emoji_set(value: object, what: str) -> frozenset[str]:
+    if isinstance(value, frozenset) and all(isinstance(e, str) and e in _by_char() for e in value):
+        return value  # already checked (the common case: a filter copied or made twice)
+    return frozenset(_emoji_list(value, what))
+
+
+def _emoji_list(value: object, what: str) -> list[str]:
     if isinstance(value, str):
         return split_emoji(value)
+    if isinstance(value, (bytes, bytearray)):
+        raise InputTypeError(f"{what} must be a str of emoji or an iterable of them, not bytes")
+    try:
+        items = iter(value)  # type: ignore[call-overload]
+    except TypeError:
+        raise InputTypeError(f"{what} must be a str of emoji or an iterable of them (a list or a "
+                             f"set), not {type(value).__name__}") from None
     out = []
-    for item in value:
+    for item in items:
         if not isinstance(item, str):
             raise InputTypeError(f"{what} must hold strings, not {type(item).__name__}")
         if lookup(item) is None:
             parts = split_emoji(item)  # raises with the offending character
+            if not parts:
+                raise InputError(f"{what}: {item!r} is no emoji; give one emoji per item")
             raise InputError(f"{what}: {item!r} is {len(parts)} emoji; give one emoji per item")
         out.append(item)
     return out

@@ -8,7 +8,7 @@ from hypothesis import given, settings, strategies as st
 from emogram import EmojiFilter, Shape, compile_grammar
 from emogram.matcher import matcher_for
 
-from strategies import shapes, texts
+from emogram.testing import explanations, shapes
 
 
 def _engine(request, which):
@@ -24,7 +24,7 @@ def test_some_token_always_brings_the_end_one_step_closer(request, which, data):
     grammar = compile_grammar(shape)
     cands = engine.candidates(grammar)
     m = matcher_for(grammar)
-    raw = data.draw(texts(shape)).encode()
+    raw = data.draw(explanations(shape)).encode()
     state = m.advance(m.initial, raw[: data.draw(st.integers(0, len(raw)))])[0]
     cost = cands.distance.cost(state)
     assert cost < float("inf")
@@ -61,7 +61,7 @@ def test_the_bound_is_never_below_the_true_distance(smol_engine, data):
     grammar = compile_grammar(shape, EmojiFilter.make(palette=palette))
     cands = smol_engine.candidates(grammar)
     m = matcher_for(grammar)
-    raw = data.draw(texts(shape, EmojiFilter.make(palette=palette))).encode()
+    raw = data.draw(explanations(shape, EmojiFilter.make(palette=palette))).encode()
     state = m.advance(m.initial, raw[: data.draw(st.integers(0, len(raw)))])[0]
     exact = _exact_tokens(m, list(cands.pieces[: cands.n_content]), state)
     assert exact is not None and cands.distance.cost(state) >= exact

@@ -92,6 +92,35 @@ def test_user_errors_are_one_line_without_traceback(args, code, message):
     assert "Traceback" not in out.stderr
 
 
+@pytest.mark.parametrize("option", [
+    ["--temperature", "nan"], ["--temperature", "inf"], ["--emoji-version", "nan"], ["--max-tokens", "0"],
+    ["--max-tokens", "99999999999999999999"], ["--lines", "1-99"], ["--operators", "abc"],
+    ["--palette", "🍎", "--exclude", "🍎"],
+])
+def test_a_bad_option_is_one_error_line_before_the_model_is_looked_for(option):
+    """The model path does not exist: the option's error comes first (nothing was loaded), on
+    exactly one line of stderr, with nothing on stdout."""
+    out = run("x", "--model", "/nonexistent/model.gguf", *option)
+    assert out.returncode == 1 and out.stdout == ""
+    lines = out.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("emogram: error: "), out.stderr
+    assert "model file not found" not in out.stderr
+
+
+def test_grammar_write_where_it_cannot_write_is_one_error_line(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    targets = [(blocker / "grammars", "not a directory"), (blocker, "file exists")]
+    if os.geteuid() != 0:  # root writes into a read-only directory anyway
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o500)
+        targets.append((locked / "grammars", "permission denied"))
+    for target, message in targets:
+        out = run("grammar", "--write", str(target))
+        assert out.returncode == 1 and out.stdout == "", out.stderr
+        assert out.stderr.splitlines() == [f"emogram: error: {message}: {target}"], out.stderr
+
+
 def test_not_a_model_file(tmp_path):
     bad = tmp_path / "fake.gguf"
     bad.write_text("hello")

@@ -12,14 +12,14 @@ from hypothesis import given, settings, strategies as st
 
 from emogram import EmojiFilter, Explainer, InputError, Shape, compile_grammar, parse
 from emogram.engine import Request, _geometric, _static_bias
-from emogram.judge import Judge
+from emogram.judge import Judge, VerdictCache
 from emogram.matcher import matcher_for
 from emogram.sequence import EmojiPhase
 from emogram.stats import Stats
 from emogram.grammar import OPERATOR_SYMBOLS
 from emogram.sampling import SamplingParams
 
-from strategies import shapes
+from emogram.testing import shapes
 
 TOPICS = [t["topic"] for t in json.loads(
     (Path(__file__).resolve().parent.parent / "bench" / "topics.json").read_text(encoding="utf-8"))["topics"]]
@@ -264,3 +264,44 @@ def test_random_logit_decoding_is_always_valid(smol_engine, data, budget, seed, 
     assert {e.char for e in tree.emoji()} <= set(grammar.emoji)
     assert stats.eval_tokens <= budget
     assert stats.disagreements == 0
+
+
+class EndHungry:
+    """A model that always wants to stop: every end token far above any content token."""
+
+    def __init__(self, n_vocab: int, ends: np.ndarray, seed: int) -> None:
+        self.rng = np.random.default_rng(seed)
+        self.n, self.ends = n_vocab, ends
+
+    def candidates(self) -> np.ndarray:
+        buf = self.rng.standard_normal(self.n).astype(np.float32) * 3
+        buf[self.ends] = 40.0
+        return buf
+
+    def full(self) -> np.ndarray:
+        return self.candidates()
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_the_judge_decides_where_the_text_may_end(smol_engine, seed):
+    """A deliberately mismatched judge: the matcher's grammar may end after one line, llama.cpp's
+    (exactly two lines) may not. Where the matcher allows an end token, llama.cpp must still be
+    asked (``may_end``): a model that always wants to stop then writes the second line."""
+    loose = compile_grammar(Shape(lines=(1, 2), steps=1, emoji_per_group=1))
+    strict = compile_grammar(Shape(lines=2, steps=1, emoji_per_group=1))
+    cands = smol_engine.candidates(loose)
+    assert cands.eog is not None and cands.n_content < len(cands.tokens)
+    judge = Judge(smol_engine.model.grammar(strict.gbnf), VerdictCache(), cands)
+    stats = Stats()
+    phase = EmojiPhase(cands=cands, positions=cands.tokens, matcher=matcher_for(loose), judge=judge,
+                       params=SamplingParams(temperature=1.0), seed=seed, max_tokens=40,
+                       bias=np.zeros(len(cands.tokens)), filler=frozenset(), stats=stats,
+                       emit=lambda e: None, started=0.0)
+    out = EndHungry(smol_engine.model.n_vocab, cands.tokens[cands.n_content:], seed)
+    try:
+        while not phase.step(out).finished:
+            pass
+    finally:
+        judge.close()
+    assert judge.checks > 0 and stats.stopped_by == "grammar"
+    assert len(parse(phase.text, grammar=strict).lines) == 2  # the judge's language, not the matcher's

@@ -17,7 +17,7 @@ from emogram.grammar import compile_group_grammar
 from emogram.sampling import SamplingParams
 from emogram.stats import Result, Stats
 
-from strategies import shapes
+from emogram.testing import shapes
 from test_engine import RandomLogits, assert_valid
 
 

@@ -14,7 +14,7 @@ from emogram.llama import GrammarSampler
 from emogram.unicode import inventory
 
 from oracle import GBNFOracle
-from strategies import shapes
+from emogram.testing import shapes
 
 REPO = Path(__file__).resolve().parent.parent
 UNQUALIFIED_AND_STRAYS = ["❤", "1⃣", "#⃣", "☺", "a", "A", "1", "中", "語", "\U0001F3FD", "\U0001F3FB",

@@ -11,7 +11,7 @@ from emogram.language import Emoji, Group, Line
 from emogram.matcher import matcher_for
 
 from oracle import GBNFOracle
-from strategies import near_misses, shapes, texts, trees
+from emogram.testing import explanations, near_misses, shapes
 
 GOLDEN = "📄 ➡️ 🔤🔢 ➕ 📍\n➡️ 👀🔄 🟰 🧠\n➡️ 🧱🧱🧱\n➡️ ⚡ 🆚 🐢"
 DEFAULT = compile_grammar()
@@ -44,6 +44,9 @@ def test_trees_are_values():
     ("hello", 1, 1, "h"),
     ("❤", 1, 1, "❤"),                     # unqualified: U+FE0F missing
     ("📄 ➡️ 📬 ", 1, 8, None),           # a trailing space: the text ends where an operator must come
+    ("📄\n", 2, 1, None),                 # a text ending in a newline ends on the next line
+    ("📄 ➡️ 📬\n➡️ 🍎\n", 3, 1, None),
+    ("📄\n\n", 2, 1, "\n"),
 ])
 def test_parse_errors_say_where(text, line, column, char):
     with pytest.raises(ParseError) as info:
@@ -83,18 +86,18 @@ def test_tree_invariants_are_checked():
 @given(st.data())
 def test_round_trip_tree_text_tree(data):
     shape = data.draw(shapes())
-    tree = data.draw(trees(shape))
+    tree = data.draw(explanations(shape, as_tree=True))
     assert parse(str(tree), shape) == tree
 
 
-@given(texts())
+@given(explanations())
 @example(GOLDEN)
 def test_round_trip_text_tree_text(text):
     assert str(parse(text)) == text
 
 
 @settings(max_examples=40)
-@given(texts())
+@given(explanations())
 @example(GOLDEN)
 def test_valid_texts_are_accepted_by_lark_gbnf_and_matcher(smol, text):
     parse(text, grammar=DEFAULT)
@@ -118,7 +121,7 @@ def test_near_misses_are_rejected_by_lark_gbnf_and_matcher(smol, text):
 def test_the_three_agree_under_any_shape(smol, data):
     shape = data.draw(shapes())
     grammar = compile_grammar(shape)
-    text = data.draw(st.one_of(texts(shape), near_misses(shape), texts()))
+    text = data.draw(st.one_of(explanations(shape), near_misses(shape), explanations()))
     try:
         parse(text, grammar=grammar)
         by_lark = True

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from collections import deque
 
+import pytest
 from hypothesis import given, settings, strategies as st
 
 from emogram import EmojiFilter, Shape, compile_grammar
 from emogram.matcher import matcher_for
 
 from oracle import GBNFOracle
-from strategies import near_misses, texts
+from emogram.testing import explanations, near_misses
 
 DEFAULT = compile_grammar()
 
@@ -44,13 +45,13 @@ def test_remaining_is_the_exact_shortest_completion(data):
                   emoji_per_group=data.draw(st.sampled_from([1, (1, 2), (2, 3)])))
     grammar = compile_grammar(shape, EmojiFilter.make(palette=palette))
     m = matcher_for(grammar)
-    text = data.draw(texts(shape, EmojiFilter.make(palette=palette))).encode()
+    text = data.draw(explanations(shape, EmojiFilter.make(palette=palette))).encode()
     cut = data.draw(st.integers(0, len(text)))
     state = m.advance(m.initial, text[:cut])[0]
     assert m.remaining(state) == _shortest_completion(m, state)
 
 
-@given(texts())
+@given(explanations())
 def test_remaining_never_exceeds_what_the_text_still_writes(text):
     m = matcher_for(DEFAULT)
     data = text.encode()
@@ -62,7 +63,7 @@ def test_remaining_never_exceeds_what_the_text_still_writes(text):
     assert m.accepting(state) and m.remaining(state) == 0
 
 
-@given(texts(), st.data())
+@given(explanations(), st.data())
 def test_any_split_into_chunks_gives_the_same_lexemes(text, data):
     """Token boundaries fall anywhere, even inside a UTF-8 sequence: the lexemes are the same."""
     m = matcher_for(DEFAULT)
@@ -80,7 +81,7 @@ def test_any_split_into_chunks_gives_the_same_lexemes(text, data):
 
 
 @settings(max_examples=40)
-@given(st.one_of(texts(), near_misses()), st.data())
+@given(st.one_of(explanations(), near_misses()), st.data())
 def test_prefixes_agree_with_llama_cpp(smol, text, data):
     """What the matcher lets through, llama.cpp lets through, prefix by prefix."""
     cut = data.draw(st.integers(0, len(text)))
@@ -88,6 +89,34 @@ def test_prefixes_agree_with_llama_cpp(smol, text, data):
     m = matcher_for(DEFAULT)
     ours = m.advance(m.initial, prefix.encode()) is not None
     assert ours == _oracle(smol).accepts_prefix(prefix)
+
+
+@settings(max_examples=40)
+@given(st.one_of(explanations(), near_misses()), st.data())
+def test_prefixes_agree_with_llama_cpp_at_byte_cuts(smol, text, data):
+    """Tokens end inside characters too (byte tokens): at any byte cut, the matcher's verdict on
+    the partial character is llama.cpp's."""
+    raw = text.encode()
+    cut = data.draw(st.integers(0, len(raw)))
+    m = matcher_for(DEFAULT)
+    assert (m.advance(m.initial, raw[:cut]) is not None) == _oracle(smol).accepts_prefix(raw[:cut])
+
+
+# Partial characters where only the whole prefix, not its lead byte, tells right from wrong: after
+# "👨‍" only some code points may follow (👩 💻 ❤ ...), and 😀's block is not among them; after a
+# space only an operator may follow.
+BYTE_CUT_TEXTS = ["👨\u200d😀", "👨\u200d💻 ➡️ 👩\u200d❤️\u200d👨", "📄 🔤", "📄 ➡️ ➡️📬", "🇺🇸🇺 ➕ 🏴‍☠️",
+                  "👍🏽 🆚 👍\U0001F3FF\U0001F3FB", "#️⃣ 🟰 *️⃣\u20e3",
+                  "📄 ➡️ 🔤🔢 ➕ 📍\n➡️ 👀🔄 🟰 🧠\n➡️ 🧱🧱🧱\n➡️ ⚡ 🆚 🐢"]
+
+
+@pytest.mark.parametrize("text", BYTE_CUT_TEXTS)
+def test_every_byte_cut_agrees_with_llama_cpp(smol, text):
+    m = matcher_for(DEFAULT)
+    raw = text.encode()
+    for cut in range(len(raw) + 1):
+        ours = m.advance(m.initial, raw[:cut]) is not None
+        assert ours == _oracle(smol).accepts_prefix(raw[:cut]), (cut, raw[:cut])
 
 
 def test_partial_utf8_is_checked_against_what_can_follow():

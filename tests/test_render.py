@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from emogram import parse
+from emogram import Explanation, parse
 from emogram.render import gloss, to_dict, to_html, to_mermaid
 
 GOLDEN = "📄 ➡️ 🔤🔢 ➕ 📍\n➡️ 👀🔄 🟰 🧠\n➡️ 🧱🧱🧱\n➡️ ⚡ 🆚 🐢"
@@ -44,3 +44,12 @@ def test_html_is_self_contained_and_labelled():
     assert 'role="img"' in page and 'aria-label="Page facing up, leads to' in page
     assert "transformers &lt;in&gt; emoji" in page
     assert 'title="three times brick"' in page
+
+
+def test_html_heading_from_the_topic_is_escaped():
+    """No ``title=``: the heading and the window title come from the topic, escaped."""
+    page = Explanation(parse(GOLDEN).tree, topic="a <b> & c").to_html()
+    assert "<title>a &lt;b&gt; &amp; c in emoji</title>" in page
+    assert "<h1>a &lt;b&gt; &amp; c in emoji</h1>" in page
+    assert "<b>" not in page and "& c" not in page
+    assert "<h1>emogram</h1>" in parse(GOLDEN).to_html()  # no topic, no title: the name

@@ -20,12 +20,13 @@ from pathlib import Path
 
 import pytest
 
-from emogram import parse
+from emogram import Explanation, parse
 from emogram.grammar import Operator
 from emogram.render import gloss, gloss_group
 
 GOLDEN = "📄 ➡️ 🔤🔢 ➕ 📍\n➡️ 👀🔄 🟰 🧠\n➡️ 🧱🧱🧱\n➡️ ⚡ 🆚 🐢"
 TITLE = "transformers in emoji"
+HOSTILE_TOPIC = "a <b> & c"  # a topic with markup in it
 PAGE_NAME = "emogram-render-check.html"  # distinctive, so log lines about the page are easy to find
 WINDOW = (1000, 700)
 TIMEOUT_S = 60
@@ -97,11 +98,14 @@ class _DomFacts(HTMLParser):
         self.groups: list[tuple[str | None, str]] = []  # (title, text) of each span.group
         self.ops: list[tuple[str | None, str]] = []
         self.h1 = ""
+        self.title = ""
         self.gloss_text = ""
+        self.tags: list[str] = []  # every element, in order
         self._stack: list[str | None] = []  # what the text inside each open element feeds
 
     def handle_starttag(self, tag, attrs):
         a = dict(attrs)
+        self.tags.append(tag)
         classes = (a.get("class") or "").split()
         if a.get("role") == "img":
             self.img_labels.append(a.get("aria-label"))
@@ -112,8 +116,8 @@ class _DomFacts(HTMLParser):
         elif tag == "span" and "op" in classes:
             self.ops.append((a.get("title"), ""))
             target = "op"
-        elif tag == "h1":
-            target = "h1"
+        elif tag in ("h1", "title"):
+            target = tag
         elif tag == "p" and "gloss" in classes:
             target = "gloss"
         if tag not in ("meta", "link", "br", "img", "input", "hr"):  # void elements never close
@@ -131,6 +135,8 @@ class _DomFacts(HTMLParser):
             items[-1] = (title, text + data)
         elif target == "h1":
             self.h1 += data
+        elif target == "title":
+            self.title += data
         elif target == "gloss":
             self.gloss_text += data
 
@@ -278,3 +284,20 @@ def test_console_check_catches_a_broken_page(browser):
     problems = _console_problems(run.stderr, bad_name)
     assert any("Uncaught" in p for p in problems), run.stderr[-4000:]
     assert any('"deliberate"' in p for p in problems), run.stderr[-4000:]
+
+
+def test_a_heading_made_from_the_topic_stays_text(browser):
+    """Without ``title=`` the heading is made from the topic: markup in a topic is shown as text,
+    never built into the page (no <b> element, the heading and the window title read as given)."""
+    root: Path = browser["root"]
+    name = "emogram-topic-heading.html"
+    page = root / name
+    page.write_text(Explanation(parse(GOLDEN).tree, topic=HOSTILE_TOPIC).to_html(), encoding="utf-8")
+    run = _run_chromium(browser["binary"], root / "profile-topic", "--dump-dom", page.as_uri())
+    facts = _DomFacts()
+    facts.feed(run.stdout)
+    facts.close()
+    assert facts.h1.strip() == f"{HOSTILE_TOPIC} in emoji"
+    assert facts.title.strip() == f"{HOSTILE_TOPIC} in emoji"
+    assert "b" not in facts.tags and "h1" in facts.tags
+    assert not _console_problems(run.stderr, name)

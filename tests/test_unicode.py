@@ -53,6 +53,31 @@ def test_names_come_from_cldr():
     assert name("👍🏽") == "thumbs up medium skin tone"
 
 
+ENGLAND, SCOTLAND, WALES = ("\U0001F3F4" + "".join(chr(0xE0000 + ord(c)) for c in code) + "\U000E007F"
+                             for code in ("gbeng", "gbsct", "gbwls"))
+
+
+def _flag_by_code_points(char: str) -> bool:
+    """A country flag (two regional indicators) or a subdivision flag (🏴 and tag characters),
+    told from the code points alone: the reference for ``flags=False``, independent of is_flag."""
+    cps = [ord(c) for c in char]
+    if len(cps) == 2 and all(0x1F1E6 <= cp <= 0x1F1FF for cp in cps):
+        return True
+    return len(cps) > 2 and cps[0] == 0x1F3F4 and all(0xE0020 <= cp <= 0xE007F for cp in cps[1:])
+
+
+def test_no_flags_drops_country_and_subdivision_flags_and_nothing_else():
+    kept = set(EmojiFilter(flags=False).select())
+    for flag, place in ((ENGLAND, "England"), (SCOTLAND, "Scotland"), (WALES, "Wales")):
+        assert name(flag) == f"flag: {place}"
+        assert flag not in kept, place
+    dropped = {i.char for i in inventory()} - kept
+    assert dropped == {i.char for i in inventory() if _flag_by_code_points(i.char)}
+    assert len(dropped) == 262  # Emoji 18.0: 259 countries and regions, 3 subdivisions
+    for other in ("🏴", "🏁", "🏳️", "🏳️‍🌈", "🏴‍☠️", "🚩", "🎌"):  # flags, but no country's
+        assert other in kept
+
+
 @given(st.sampled_from(["0.6", "1.0", "5", 11, 13.1, "E15.0", "18.0"]))
 def test_version_filter_admits_exactly_the_older_emoji(version):
     limit = parse_version(version)
