@@ -27,7 +27,7 @@ MAX_ATTEMPTS = 2  # a topic whose worker process died under it this often gets a
 def divide_cores(workers: int, threads: int | None = None, cores: int | None = None) -> tuple[int, int]:
     """``(workers, threads)`` with workers x threads <= the cores this process may use: threads
     default to cores // workers; more workers than cores are cut to the cores (with a warning)."""
-    from .llama import usable_cores
+    from .machine import usable_cores
 
     cores = usable_cores() if cores is None else cores
     _check_count(workers, "workers")

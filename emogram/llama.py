@@ -16,8 +16,6 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
-import platform
-import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -50,45 +48,9 @@ def init_backend() -> None:
             _INITIALISED = True
 
 
-# --- the machine --------------------------------------------------------------------------------
+# --- the machine (machine.py) -------------------------------------------------------------------
 
-def cpu_advertises_amx() -> bool:
-    """True when the CPU claims AMX (Linux /proc/cpuinfo). ggml's AMX path can die with SIGILL on
-    machines that advertise it but cannot run it (seen on cloud VMs), so we avoid it there."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text(errors="replace")
-    except OSError:
-        return platform.machine().lower() in ("x86_64", "amd64") and sys.platform == "win32"
-    return "amx_tile" in flags or "amx_int8" in flags or "amx_bf16" in flags
-
-
-def use_extra_buffers() -> bool:
-    """Whether to let llama.cpp use extra buffer types (weight repacking, AMX). Off by default.
-
-    Repacked weights are multiplied by one kernel for a single token and by another for several,
-    and the two round differently (logits moved by up to 0.9 on Gemma): with them, a sequence
-    decoded in a batch would not give the same text as alone. Without them every batch size gives
-    bit-identical logits, at no measured cost on this CPU (``bench/extra_bufts.py``). Where the
-    CPU advertises AMX they stay off even when asked for (the AMX guard: SIGILL seen there).
-    ``EMOGRAM_EXTRA_BUFTS=1`` turns them on elsewhere.
-    """
-    return os.environ.get("EMOGRAM_EXTRA_BUFTS", "").strip() == "1" and not cpu_advertises_amx()
-
-
-def usable_cores() -> int:
-    """CPU cores this process may run on: its affinity mask, capped by a cgroup CPU quota
-    (containers), not ``os.cpu_count()`` (the whole machine)."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        cores = os.cpu_count() or 1
-    try:  # cgroup v2: "max 100000" or "200000 100000"
-        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
-        if quota != "max":
-            cores = min(cores, max(1, int(int(quota) // int(period))))
-    except (OSError, ValueError):
-        pass
-    return max(1, cores)
+from .machine import cpu_advertises_amx, usable_cores, use_extra_buffers  # noqa: E402,F401
 
 
 def supports_gpu_offload() -> bool:

@@ -86,7 +86,7 @@ def connect(address: str) -> bool:
         return False
     quiet = dict(include_dashboard=False, log_to_driver=False, logging_level="ERROR")
     if address == "local":
-        from .llama import usable_cores
+        from .machine import usable_cores
         ray.init(address="local", num_cpus=usable_cores(), **quiet)
     else:
         try:
