@@ -124,6 +124,7 @@ class Context:
 
     def hidden(self, k: int) -> np.ndarray:
         """The final hidden state of output row ``k`` (a read-only view, valid until the next decode)."""
+        self._live()
         ptr = C.llama_get_embeddings_ith(self._ctx, self._rows[k])
         if not ptr:
             raise ModelError("llama.cpp returned no hidden state")
@@ -133,6 +134,7 @@ class Context:
 
     def logits(self, k: int) -> np.ndarray:
         """llama.cpp's logits over the whole vocabulary for output row ``k`` (a read-only view)."""
+        self._live()
         if not self._full:
             raise ModelError("this decode computed no full-vocabulary logits")
         ptr = C.llama_get_logits_ith(self._ctx, self._rows[k])

@@ -239,6 +239,7 @@ class Model:
 
     def pieces(self) -> list[bytes]:
         """The bytes each token stands for, as llama.cpp's grammar engine sees them (read once)."""
+        self._live()
         if self._pieces is None:
             with self.lock:
                 self._live()
@@ -266,6 +267,7 @@ class Model:
 
     def control_mask(self) -> np.ndarray:
         """Which tokens are control tokens (``<start_of_turn>``...), for every token (computed once)."""
+        self._live()
         if self._control is None:
             with self.lock:
                 self._live()
@@ -275,6 +277,7 @@ class Model:
 
     def eog_tokens(self) -> list[int]:
         """Every end-of-generation token (computed once)."""
+        self._live()
         if self._eog is None:
             with self.lock:
                 self._live()
