@@ -195,9 +195,12 @@ class Stream:
     def __init__(self, explainer: Explainer, topic: str, request: Request, *, raw: bool = False) -> None:
         import queue
         self._explainer, self._topic, self._request, self._raw = explainer, topic, request, raw
-        self._events: queue.SimpleQueue = queue.SimpleQueue()
-        self._job = explainer.engine.submit(topic, request, on_event=self._events.put)
-        self._job.future.add_done_callback(lambda _: self._events.put(None))
+        events: queue.SimpleQueue = queue.SimpleQueue()
+        self._events = events
+        # The callbacks hold the queue, not the stream, so a dropped stream is collected (and its
+        # job cancelled, in __del__) at once instead of decoding on to the end.
+        self._job = explainer.engine.submit(topic, request, on_event=events.put)
+        self._job.future.add_done_callback(lambda _: events.put(None))
         self._finished = False
 
     def __iter__(self) -> "Stream":
@@ -208,6 +211,8 @@ class Stream:
             event = self._events.get()
             if event is None:
                 self._finished = True
+                if self._job.future.cancelled():  # closed by another thread while we waited
+                    break
                 explanation = self._explainer._finish(self._topic, self._request, self._job.future.result())
                 return Event("done", explanation=explanation) if self._raw else explanation
             if self._raw:

@@ -138,9 +138,9 @@ class Context:
 
     def logits(self, k: int) -> np.ndarray:
         """llama.cpp's logits over the whole vocabulary for output row ``k`` (a read-only view)."""
+        self._live()
         if not self._full:
             raise ModelError("this decode computed no full-vocabulary logits")
-        self._live()
         ptr = C.llama_get_logits_ith(self._ctx, self._rows[self._row(k)])
         if not ptr:
             raise ModelError("llama.cpp returned no logits")

@@ -203,6 +203,7 @@ class Model:
 
     def pieces(self) -> list[bytes]:
         """The bytes each token stands for, as llama.cpp's grammar engine sees them (read once)."""
+        self._live()
         if self._pieces is None:
             with self.lock:
                 self._live()
@@ -230,6 +231,7 @@ class Model:
 
     def control_mask(self) -> np.ndarray:
         """Which tokens are control tokens (``<start_of_turn>``...), for every token (computed once)."""
+        self._live()
         if self._control is None:
             with self.lock:
                 self._live()
@@ -239,6 +241,7 @@ class Model:
 
     def eog_tokens(self) -> list[int]:
         """Every end-of-generation token (computed once)."""
+        self._live()
         if self._eog is None:
             with self.lock:
                 self._live()

@@ -21,7 +21,7 @@ Each step:
 
 A sequence decoded alone gets exactly the numbers it would get in an otherwise empty context, so a
 seed gives the same text whether or not other calls, threads or streams share the model
-(``tests/test_scheduler.py`` checks it). Rows of several sequences in one decode are faster per
+(``tests/test_concurrency.py`` checks it). Rows of several sequences in one decode are faster per
 token, but ggml's kernels for wider batches round differently and depend on the batch's make-up;
 so only jobs that asked for throughput (``explain_many``, ``explain_iter``, ``candidates=N``: a
 ``batched`` job) share decodes, and their texts can differ from the one-at-a-time reference
