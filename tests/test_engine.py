@@ -253,7 +253,7 @@ def test_random_logit_decoding_is_always_valid(smol_engine, data, budget, seed, 
     shape = data.draw(shapes())
     grammar = compile_grammar(shape, filt)
     request = Request(grammar, SamplingParams(temperature=temperature, repeat_penalty=1.0),
-                      seed=seed, max_tokens=budget)
+                      seed=seed, max_tokens=budget, plan=False)  # the direct answer's phase
     cands = smol_engine.candidates(grammar)
     out = RandomLogits(smol_engine.model.n_vocab, seed, style, cands.tokens)
     if budget < cands.min_answer_tokens:
