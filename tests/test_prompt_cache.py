@@ -141,7 +141,7 @@ cache = engine.scheduler.prompt_cache
 payload = bytes(range(256)) * 64
 cache.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
 cache.file_for(shared).write_bytes(MAGIC + hashlib.sha256(payload).digest() + payload)
-e = explain("volcanoes", seed=1)
+e = explain("volcanoes", seed=1, plan=False)  # the direct prompt, whose prefix was planted
 print("answered", e.stats.prompt_tokens > len(shared))
 """
     env = {**os.environ, models.ENV_PROMPT_CACHE: str(tmp_path / "c")}
