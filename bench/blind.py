@@ -53,13 +53,13 @@ def gloss(text: str) -> str:
         return f"(does not parse: {exc})"
 
 
-def choose(old: dict, new: dict, items: dict, n: int, seed: int) -> list[str]:
+def choose(old: dict, new: dict, items: dict, n: int, seed: int, half: str = "held-out") -> list[str]:
     keys = sorted(k for k in old.keys() & new.keys()
-                  if items.get(k, {}).get("kind") == "topic" and items[k].get("half") == "held-out"
+                  if items.get(k, {}).get("kind") == "topic" and items[k].get("half") == half
                   and old[k] and new[k])
     if len(keys) < n:
-        raise SystemExit(f"blind: only {len(keys)} held-out topics to explain are in both runs, {n} "
-                         f"wanted; run bench/quality.py with --half held-out (or --half both) for both")
+        raise SystemExit(f"blind: only {len(keys)} {half} topics to explain are in both runs, {n} "
+                         f"wanted; run bench/quality.py with --half {half} (or --half both) for both")
     return random.Random(seed).sample(keys, n)
 
 
@@ -67,7 +67,7 @@ def make_sheet(args) -> int:
     old_res, old_st, old = _load(args.old, args.old_strategy)
     new_res, new_st, new = _load(args.new, args.new_strategy)
     items = {**old_res["items"], **new_res["items"]}
-    keys = choose(old, new, items, args.n, args.seed)
+    keys = choose(old, new, items, args.n, args.seed, args.half)
     a_is_old_list = [k < len(keys) // 2 for k in range(len(keys))]  # balanced: half A=old, half A=new
     random.Random(args.seed + 1).shuffle(a_is_old_list)
     stem = args.out / f"blind-{args.name or date.today().isoformat()}"
@@ -156,6 +156,8 @@ def main(argv=None) -> int:
     s.add_argument("--old-strategy", help="strategy in OLD (default: its first)")
     s.add_argument("--new-strategy", help="strategy in NEW (default: its first)")
     s.add_argument("--n", type=int, default=30, help="topics (default 30)")
+    s.add_argument("--half", default="held-out", choices=("held-out", "tune"),
+                   help="which half's topics (default held-out: the report; tune: a reading while tuning)")
     s.add_argument("--seed", type=int, default=0, help="topic choice and A/B order (default 0)")
     s.add_argument("--name", help="file name part (default: today's date)")
     s.add_argument("--out", type=Path, default=HERE / "results")

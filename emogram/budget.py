@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import sys
 
-from .matcher import ROOT, Matcher, State, distances_to_accept
+from .lexeme_dfa import distances_to_accept
+from .matcher import ROOT, Matcher, State
 
 INF = float("inf")
 

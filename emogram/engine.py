@@ -29,7 +29,8 @@ from .judge import Judge, VerdictCache
 from .matcher import matcher_for
 from .prefilter import Candidates, prefilter
 from .sampling import SamplingParams
-from .scheduler import Job, Scheduler
+from .job import Job
+from .scheduler import Scheduler
 from .sequence import EmojiPhase, Phases, Sequence, ThinkPhase
 from .stats import Event, Result, Stats
 
@@ -229,6 +230,7 @@ class Engine:
                     seed=_candidate_seed(request.seed, k), max_tokens=request.max_tokens, related=related,
                     lexicon_bias=request.lexicon, filler=filler, stats=stats, emit=emit,
                     started=box["job"].submitted, min_parts=gloss.min_parts(topic),
+                    chain_bias=gloss.chain_bias(topic),
                     likelihood=request.candidates > 1)
                 out.append(Sequence(shared=shared, own=own, script=script, stats=stats))
             return out

@@ -5,7 +5,7 @@
 
 The data, ``lexicon.tsv`` next to this module, holds for each emoji of the inventory its CLDR name,
 CLDR's English keywords and emojilib's keywords. It is generated from the vendored sources in
-``data/lexicon-sources/`` and the inventory (``unicode.inventory()``) by::
+``data/lexicon-sources/`` and the inventory (``unicode.inventory()``) by ``lexicon_build.py``::
 
     python -m emogram.lexicon --write
 
@@ -28,13 +28,11 @@ How a phrase scores against an emoji (``relevance``), all from the data, nothing
 from __future__ import annotations
 
 import functools
-import json
 import math
 import pkgutil
 import re
 import unicodedata
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import Iterable
 
@@ -42,11 +40,6 @@ from .errors import InputError, InputTypeError
 from .unicode import SKIN_TONES, VS16, inventory, lookup, split_emoji
 
 DATA_FILE = "lexicon.tsv"
-SOURCES = Path(__file__).resolve().parent.parent / "data" / "lexicon-sources"
-_CLDR = ("cldr-annotations-full", "annotations/en/annotations.json", "annotations")
-_CLDR_DERIVED = ("cldr-annotations-derived-full", "annotationsDerived/en/annotations.json",
-                 "annotationsDerived")
-_EMOJILIB = ("emojilib", "dist/emoji-en-US.json")
 
 NAME, CLDR, EMOJILIB = 1.0, 0.75, 0.5  # how much a word counts by where the emoji has it
 DERIVED = 0.5  # a data word's -ing/-ed base is a guess ("stocking" -> stock): it counts half
@@ -324,72 +317,13 @@ def keywords(emoji: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(items))
 
 
-# ------------------------------------------------------------------------------------ generator
-
-def generate(sources: Path | str = SOURCES) -> str:
-    """The text of ``lexicon.tsv`` from the vendored sources and the current inventory."""
-    sources = Path(sources)
-
-    def load(package: str, path: str):
-        return json.loads((sources / package / path).read_text(encoding="utf-8"))
-
-    def version(package: str) -> str:
-        return load(package, "package.json")["version"]
-
-    qualified = _qualified()
-    kept = [info for info in inventory() if not info.has_skin_tone]
-    wanted = {info.char for info in kept}
-    cldr: dict[str, tuple[str, list[str]]] = {}
-    for package, path, top in (_CLDR, _CLDR_DERIVED):
-        for key, value in load(package, path)[top]["annotations"].items():
-            char = qualified.get(key.replace(VS16, ""))
-            if char in wanted:
-                cldr[char] = (value["tts"][0], value.get("default", []))
-    lib = {}
-    for key, value in load(*_EMOJILIB).items():
-        char = qualified.get(key.replace(VS16, ""))
-        if char in wanted:
-            lib[char] = [kw.replace("_", " ") for kw in value]
-    lines = [
-        "# emogram's emoji lexicon: the words each emoji is known by. Generated: do not edit.",
-        "# Regenerate with `python -m emogram.lexicon --write` (sources in data/lexicon-sources/).",
-        f"# Sources: cldr-annotations-full {version(_CLDR[0])} and cldr-annotations-derived-full "
-        f"{version(_CLDR_DERIVED[0])} (English; Unicode License v3), emojilib "
-        f"{version(_EMOJILIB[0])} (MIT);",
-        f"# inventory: the emoji package {metadata.version('emoji')}, {len(kept)} fully-qualified "
-        "emoji without skin tones (variants are looked up through their base).",
-        "# Columns (tab-separated): emoji, CLDR name, CLDR keywords, emojilib keywords not already "
-        "given (|-separated).",
-    ]
-    for package in (_CLDR[0], _EMOJILIB[0]):
-        lines.append(f"# Licence of {package} (and of the data taken from it):")
-        text = (sources / package / "LICENSE").read_text(encoding="utf-8").strip()
-        lines += [f"#   {line}".rstrip() for line in text.splitlines()]
-    for info in kept:
-        name, cldr_kws = cldr.get(info.char, (info.name, []))
-        seen = {" ".join(words(name))}
-        fields = []
-        for kws in (cldr_kws, lib.get(info.char, [])):
-            out = []
-            for kw in kws:
-                kw = " ".join(kw.lower().split())
-                key = " ".join(words(kw))
-                if key and key not in seen:
-                    if "|" in kw or "\t" in kw:
-                        raise ValueError(f"keyword {kw!r} of {info.char} holds a separator")
-                    seen.add(key)
-                    out.append(kw)
-            fields.append("|".join(out))
-        lines.append("\t".join([info.char, name, *fields]))
-    return "\n".join(lines) + "\n"
-
-
 def main(argv: list[str] | None = None) -> int:
     import argparse
     p = argparse.ArgumentParser(prog="python -m emogram.lexicon", description=(
         "Regenerate or query emogram's emoji lexicon. With a phrase: print its related emoji."))
     p.add_argument("phrase", nargs="*", help="a word or phrase to look up")
     p.add_argument("--write", action="store_true", help=f"regenerate emogram/{DATA_FILE}")
+    from .lexicon_build import _EMOJILIB, SOURCES, generate
     p.add_argument("--sources", default=str(SOURCES), help="vendored sources (default: %(default)s)")
     p.add_argument("--limit", type=int, default=12)
     args = p.parse_args(argv)

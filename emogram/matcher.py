@@ -12,8 +12,8 @@ Two layers, as in a lexer and a parser:
 * lexemes (one content emoji, or a literal: space, newline, an operator) are recognised by a
   code-point trie; a lexeme ends where the trie cannot go on (no emoji is a concatenation of others,
   and continuation code points such as U+FE0F or a skin tone never start a lexeme: both checked);
-* the sequence of lexemes is checked by a small DFA built from the rules (Thompson construction,
-  then subsets), with the minimum number of bytes to acceptance precomputed for each DFA state.
+* the sequence of lexemes is checked by a small DFA built from the rules (``lexeme_dfa``), with
+  the minimum number of bytes to acceptance precomputed for each DFA state.
 
 States are immutable tuples, so trying a token costs nothing to undo.
 """
@@ -21,141 +21,14 @@ States are immutable tuples, so trying a token costs nothing to undo.
 from __future__ import annotations
 
 import functools
-import heapq
-from dataclasses import dataclass
-from typing import Sequence
 
-from .grammar import EMOJI_RULE, Alt, Expr, Grammar, Lit, Ref, Rep, Seq
+from .grammar import Alt, Expr, Grammar, Lit, Rep, Seq
+from .lexeme_dfa import EMOJI, LexemeDFA, utf8_len
 
-EMOJI = "EMOJI"  # the lexeme class of every content emoji
 ROOT = 0  # trie root: between lexemes
 
 # (dfa_state, trie_node, pending_utf8_bytes, current_lexeme_text)
 State = tuple[int, int, bytes, str]
-
-
-def _utf8_len(lead: int) -> int:
-    if lead < 0x80:
-        return 1
-    if 0xC2 <= lead <= 0xDF:
-        return 2
-    if 0xE0 <= lead <= 0xEF:
-        return 3
-    if 0xF0 <= lead <= 0xF4:
-        return 4
-    return 0  # continuation byte or invalid lead
-
-
-class _NFA:
-    def __init__(self) -> None:
-        self.eps: list[list[int]] = []
-        self.edges: list[list[tuple[str, int]]] = []
-
-    def new(self) -> int:
-        self.eps.append([])
-        self.edges.append([])
-        return len(self.eps) - 1
-
-    def build(self, expr: Expr, rules: dict[str, Expr], start: int) -> int:
-        if isinstance(expr, Lit):
-            end = self.new()
-            self.edges[start].append((expr.text, end))
-            return end
-        if isinstance(expr, Ref):
-            if expr.name == EMOJI_RULE:
-                end = self.new()
-                self.edges[start].append((EMOJI, end))
-                return end
-            return self.build(rules[expr.name], rules, start)
-        if isinstance(expr, Seq):
-            for item in expr.items:
-                start = self.build(item, rules, start)
-            return start
-        if isinstance(expr, Alt):
-            end = self.new()
-            for item in expr.items:
-                s = self.new()
-                self.eps[start].append(s)
-                self.eps[self.build(item, rules, s)].append(end)
-            return end
-        if isinstance(expr, Rep):
-            for _ in range(expr.lo):
-                start = self.build(expr.item, rules, start)
-            end = self.new()
-            self.eps[start].append(end)
-            for _ in range(expr.hi - expr.lo):
-                start = self.build(expr.item, rules, start)
-                self.eps[start].append(end)
-            return end
-        raise TypeError(expr)
-
-    def closure(self, states: frozenset[int]) -> frozenset[int]:
-        seen = set(states)
-        todo = list(states)
-        while todo:
-            for nxt in self.eps[todo.pop()]:
-                if nxt not in seen:
-                    seen.add(nxt)
-                    todo.append(nxt)
-        return frozenset(seen)
-
-
-def distances_to_accept(trans: Sequence[dict[str, int]], accepting: frozenset[int],
-                        cost: dict[str, float]) -> list[float]:
-    """Cheapest way from each DFA state to an accepting one, each lexeme costing ``cost[sym]``
-    (Dijkstra on the reversed graph, from every accepting state at once)."""
-    back: list[list[tuple[int, float]]] = [[] for _ in trans]
-    for q, row in enumerate(trans):
-        for sym, to in row.items():
-            back[to].append((q, cost.get(sym, float("inf"))))
-    dist = [float("inf")] * len(trans)
-    heap = [(0, q) for q in accepting]
-    for q in accepting:
-        dist[q] = 0
-    while heap:
-        d, q = heapq.heappop(heap)
-        if d > dist[q]:
-            continue
-        for p, c in back[q]:
-            if d + c < dist[p]:
-                dist[p] = d + c
-                heapq.heappush(heap, (d + c, p))
-    return dist
-
-
-@dataclass(frozen=True)
-class LexemeDFA:
-    """Which lexeme may come next, and how many bytes at least until the text may end."""
-
-    trans: tuple[dict[str, int], ...]
-    accepting: frozenset[int]
-    distance: tuple[float, ...]  # min bytes from each state to acceptance
-
-    @classmethod
-    def build(cls, rules: dict[str, Expr], cost: dict[str, int]) -> "LexemeDFA":
-        nfa = _NFA()
-        start = nfa.new()
-        end = nfa.build(rules["root"], rules, start)
-        first = nfa.closure(frozenset([start]))
-        index = {first: 0}
-        order = [first]
-        trans: list[dict[str, int]] = []
-        for subset in order:
-            moves: dict[str, set[int]] = {}
-            for s in subset:
-                for sym, to in nfa.edges[s]:
-                    moves.setdefault(sym, set()).add(to)
-            row = {}
-            for sym, targets in moves.items():
-                nxt = nfa.closure(frozenset(targets))
-                if nxt not in index:
-                    index[nxt] = len(order)
-                    order.append(nxt)
-                row[sym] = index[nxt]
-            trans.append(row)
-        accepting = frozenset(i for i, subset in enumerate(order) if end in subset)
-        dist = distances_to_accept(trans, accepting, cost)
-        return cls(tuple(trans), accepting, tuple(dist))
 
 
 class Matcher:
@@ -299,7 +172,7 @@ class Matcher:
         i = 0
         size = len(buf)
         while i < size:
-            need = _utf8_len(buf[i])
+            need = utf8_len(buf[i])
             if need == 0:
                 return None
             if i + need > size:
@@ -319,7 +192,7 @@ class Matcher:
         return (q, n, rest, text), done
 
     def _partial_ok(self, q: int, n: int, prefix: bytes) -> bool:
-        if _utf8_len(prefix[0]) <= len(prefix) or any(not 0x80 <= b <= 0xBF for b in prefix[1:]):
+        if utf8_len(prefix[0]) <= len(prefix) or any(not 0x80 <= b <= 0xBF for b in prefix[1:]):
             return False
         if n != ROOT and prefix in self._prefix_table(n):
             return True

@@ -16,7 +16,8 @@ import numpy as np
 
 from .budget import TokenDistance
 from .errors import DecodingError
-from .matcher import Matcher, _utf8_len
+from .lexeme_dfa import utf8_len
+from .matcher import Matcher
 
 
 class Vocabulary(Protocol):
@@ -71,7 +72,7 @@ def prefilter(vocab: Vocabulary, matcher: Matcher, end_texts: tuple[str, ...],
         k = len(body) - 1
         while k > 0 and 0x80 <= body[k] <= 0xBF:
             k -= 1
-        need = _utf8_len(body[k])
+        need = utf8_len(body[k])
         if need == 0:
             return False
         if k + need > len(body):

@@ -31,45 +31,14 @@ so only jobs that asked for throughput (``explain_many``, ``explain_iter``, ``ca
 from __future__ import annotations
 
 import collections
-import concurrent.futures
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable
 
 from .errors import EmogramError, ModelError
+from .job import Job
 from .prompt_cache import PromptCache
 from .sequence import Sequence
-from .stats import Event
-
-
-class Job:
-    """Work for the scheduler: ``start`` makes its sequences (on the scheduler's thread, once
-    admitted), ``finish`` turns them, all done, into the result set on ``future``."""
-
-    def __init__(self, start: Callable[[object], list[Sequence]],
-                 finish: Callable[[list[Sequence]], object], *,
-                 on_event: Callable[[Event], None] | None = None, batched: bool = False) -> None:
-        self.start = start
-        self.batched = batched  # its sequences may share decodes with other batched sequences
-        self.finish = finish
-        self.on_event = on_event
-        self.future: concurrent.futures.Future = concurrent.futures.Future()
-        self.sequences: list[Sequence] = []
-        self.cancelled = False
-        self.submitted = time.perf_counter()
-        self._scheduler: Scheduler | None = None
-
-    def emit(self, event: Event) -> None:
-        if self.on_event is not None and not self.cancelled:
-            self.on_event(event)
-
-    def cancel(self) -> None:
-        """Stop this job: its sequences are dropped at the next step and their cells freed."""
-        self.cancelled = True
-        self.future.cancel()
-        if self._scheduler is not None:
-            self._scheduler.wake()
 
 
 @dataclass

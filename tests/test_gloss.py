@@ -131,3 +131,30 @@ def test_candidates_decode_side_by_side_and_return_a_valid_answer(gemma):
     e = ex.explain("how a volcano erupts", seed=2, candidates=4)
     assert_valid(e, max_tokens=96)
     assert e.plan
+
+
+@pytest.mark.parametrize("topic, explanation", [
+    ("how tides work", True), ("why the sky is blue", True), ("the water cycle", True),
+    ("photosynthesis", True), ("evolution by natural selection", True),
+    ("tiny apartment", False), ("black holes", False), ("big day", False)])
+def test_topics_to_explain_are_told_from_phrases(topic, explanation):
+    """A question or a definite topic is explained in three parts at least, joined toward ``->``;
+    a two-word phrase is pictured in two."""
+    assert gloss.explains(topic) is explanation
+    assert gloss.min_parts(topic) == (gloss.EXPLAIN_PARTS if explanation else 2)
+    assert (gloss.chain_bias(topic) > 0) is explanation
+
+
+def test_chain_bias_joins_an_explanations_parts_with_leads_to(gemma, monkeypatch):
+    """With an overwhelming bias every joint is ➡️; without it the same topics and seeds use
+    another operator somewhere (so the bias, not the model alone, made the chains)."""
+    from emogram.grammar import Operator
+    topics = ["how volcanoes erupt", "how lightning forms", "how a dishwasher works"]
+    ex = Explainer("gemma3-270m")
+
+    def operators(bias: float) -> set:
+        monkeypatch.setattr(gloss, "CHAIN_BIAS", bias)
+        return {op for t in topics for line in ex.explain(t, seed=0).lines for op in line.operators}
+
+    assert operators(1e3) == {Operator.LEADS_TO}
+    assert operators(0.0) - {Operator.LEADS_TO}

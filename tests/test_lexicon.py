@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from emogram import InputTypeError
-from emogram.lexicon import generate, keywords, related, relevance, stem, words
+from emogram.lexicon import keywords, related, relevance, stem, words
+from emogram.lexicon_build import generate
 from emogram.unicode import inventory, lookup
 
 REPO = Path(__file__).resolve().parent.parent
