@@ -127,6 +127,7 @@ def run_path(name: str, fn, probe: Probe) -> dict:
     return dict(name=name, wall=wall, tokens=tokens, n=len(explanations),
                 texts=[str(e) for e in explanations],
                 tok_s=tokens / wall, topics_s=len(explanations) / wall,
+                sampled_s=probe.token_rows / wall,
                 width=probe.token_rows / probe.token_decodes if probe.token_decodes else 0.0,
                 decode_share=probe.decode_s / wall,
                 constraint_med=statistics.median(constraint) if constraint else float("nan"),
@@ -270,13 +271,14 @@ def main(argv=None) -> int:
     seq = rows[0]
     print()
     print(f"{'path':20s} {'wall s':>6s} {'tokens':>6s} {'tok/s':>6s} {'topics/s':>8s} {'x seq':>5s} "
-          f"{'passes':>6s} {'rows':>5s} {'rows/pass':>9s} {'1-row ms':>8s} {'limit':>6s} {'of limit':>8s} {'in llama':>8s} {'prompt s':>8s} "
+          f"{'passes':>6s} {'rows':>5s} {'rows/pass':>9s} {'1-row ms':>8s} {'sampled/s':>9s} {'limit':>6s} {'of limit':>8s} {'in llama':>8s} {'prompt s':>8s} "
           f"{'constraint us med/p99':>21s} {'head us':>7s} {'= seq text':>10s}")
     for r in rows + [one, best]:
         width = int(r["name"].split("=")[1]) if "bs=" in r["name"] else 1
         same = (f"{sum(a == b for a, b in zip(r['texts'], seq['texts'])):4d}/{r['n']:<4d}"
                 if "bs=" in r["name"] or r is seq else "")
-        of = f"{lim[width]:6.1f} {r['tok_s'] / lim[width]:8.2f}" if r in rows else f"{'':6s} {'':8s}"
+        of = (f"{r['sampled_s']:9.1f} {lim[width]:6.1f} {r['sampled_s'] / lim[width]:8.2f}" if r in rows
+              else f"{r['sampled_s']:9.1f} {'':6s} {'':8s}")
         print(f"{r['name']:20s} {r['wall']:6.1f} {r['tokens']:6d} {r['tok_s']:6.1f} {r['topics_s']:8.3f} "
               f"{r['tok_s'] / seq['tok_s']:5.2f} {r['passes']:6d} {r['rows']:5d} {r['width']:9.2f} {r['one_row_ms']:8.1f} {of} "
               f"{r['decode_share']:8.0%} {r['prompt_s']:8.1f} {r['constraint_med']:9.1f} / {r['constraint_p99']:9.1f} "
@@ -284,7 +286,8 @@ def main(argv=None) -> int:
     print("  tokens: answer tokens (Stats.eval_tokens); tok/s, topics/s: aggregate over the wall time, prompts "
           "included; x seq: tok/s over sequential's;\n  passes, rows: llama_decode calls and rows "
           "in them (prompts included); rows/pass: mean sequences per forward pass that carried sampled tokens;\n  "
-          "1-row ms: median llama_decode of one sampled token; limit: the forward-pass limit (below) at the batch size; in llama: share of the wall\n"
+          "1-row ms: median llama_decode of one sampled token; sampled/s: rows carrying a sampled token (words, emoji, separators) per second;\n"
+          "  limit: the forward-pass limit (below) at the batch size, of limit: sampled/s over it; in llama: share of the wall\n"
           "  time inside llama_decode; prompt s: of which prompt pieces; constraint: Stats.constraint_us pooled over every token of every sequence; "
           "head: candidate logits per row;\n  = seq text: texts identical to sequential's (same topic, same seed)")
     print()
@@ -305,8 +308,8 @@ def main(argv=None) -> int:
     checks = [
         (f"explain_many at its default batch size ({d}) vs sequential, tokens/s",
          default["tok_s"] / seq["tok_s"], f">= {GOALS['speedup']}", default["tok_s"] / seq["tok_s"] >= GOALS["speedup"]),
-        (f"explain_many bs={d} vs the forward-pass limit at {d} rows",
-         default["tok_s"] / lim[d], f">= {GOALS['of_limit']}", default["tok_s"] / lim[d] >= GOALS["of_limit"]),
+        (f"explain_many bs={d}, sampled rows/s vs the forward-pass limit at {d} rows",
+         default["sampled_s"] / lim[d], f">= {GOALS['of_limit']}", default["sampled_s"] / lim[d] >= GOALS["of_limit"]),
         (f"best-of-{args.candidates} vs one answer, wall time", best["wall"] / one["wall"],
          f"<= {GOALS['best_of_8']}", best["wall"] / one["wall"] <= GOALS["best_of_8"]),
         (f"constraint median per token per sequence at bs={d}, us", default["constraint_med"],

@@ -243,14 +243,22 @@ class Gloss:
         cands = self.cands
         bias = self.base_bias.copy()
         suggested = [e.encode() for e, _ in self.related(self.parts[-1].words)[:8]] if self.lexicon_bias else []
+        before = self.parts[-2].emoji if len(self.parts) > 1 else []
+        echo = before[0].encode() if len(before) == 1 else None  # "👣 ➕ 👣" says nothing twice
+        echoes: list[int] = []
         for i, piece in enumerate(cands.pieces[:cands.n_content]):
             body = piece[1:] if piece.startswith(b" ") else piece
             if not body:
                 continue
-            if any(s.startswith(body) or body in s[1:] for s in suggested):
+            if body == echo:
+                bias[i] = -np.inf
+                echoes.append(i)
+            elif any(s.startswith(body) or body in s[1:] for s in suggested):
                 bias[i] += self.lexicon_bias  # the lexicon's emoji for these words, start or rest
             elif body.startswith(_JOINERS):
                 bias[i] -= JOIN_PENALTY
+        if echoes and not np.isfinite(bias[:cands.n_content]).any():  # a one-emoji palette: allow it
+            bias[echoes] = self.base_bias[echoes]
         bias[cands.n_content:] += self.end_bias
         bias[cands.n_content:][~self._allowed_ends()] = -np.inf
         self.lead = True

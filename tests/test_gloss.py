@@ -158,3 +158,28 @@ def test_chain_bias_joins_an_explanations_parts_with_leads_to(gemma, monkeypatch
 
     assert operators(1e3) == {Operator.LEADS_TO}
     assert operators(0.0) - {Operator.LEADS_TO}
+
+
+ECHOING = ["a tiny foot", "a tiny swell", "drawing a bellhop", "libra for beginners", "a tiny position"]
+
+
+def _echoes(e) -> int:
+    groups = [str(g) for line in e.lines for g in line.groups]
+    return sum(a == b and len(b.split()) == 1 for a, b in zip(groups, groups[1:]))
+
+
+def test_a_one_emoji_group_is_not_repeated_by_the_next(gemma):
+    """These topics gave "👣 ➕ 👣" and the like before the ban (a 10,000-topic batch run)."""
+    ex = Explainer("gemma3-270m")
+    answers = [ex.explain(t, seed=1) for t in ECHOING] + list(ex.explain_many(ECHOING, seed=1))
+    assert [str(e) for e in answers if _echoes(e)] == []
+
+
+def test_a_one_emoji_palette_may_still_repeat_its_emoji(gemma):
+    """The ban gives way where nothing else is allowed. (Here 🍎 can also be spelled in byte
+    pieces, so this answer holds even without ``_group``'s give-way: the give-way is for an
+    emoji that only one token can write.)"""
+    e = Explainer("gemma3-270m").explain("apples", palette="🍎", seed=0)
+    assert_valid(e, max_tokens=96)
+    assert {str(x) for x in e.emoji()} == {"🍎"}
+    assert len(e.groups()) >= 2  # the shape still asks for two groups: the ban gave way
