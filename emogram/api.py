@@ -23,7 +23,10 @@ from .explanation import Explanation, parse
 from .options import build_request, check_seed, clean_topic, per_topic_seeds, topic_list
 from .stats import Event
 
-DEFAULT_BATCH_SIZE = 4  # explain_many: the best of 1-16 in bench/batching.py (glossed answers, 2 cores)
+DEFAULT_BATCH_SIZE = 1  # explain_many on the CPU: bench/batching.py measured 1 fastest of 1-16 on 2
+#                        cores (a glossed answer's word steps need the whole vocabulary's logits per
+#                        row, which batching does not amortise here), and it is exact (texts = explain's)
+GPU_BATCH_SIZE = 16  # with GPU offload, where wide decodes are cheap (not measured on these machines)
 
 __all__ = ["Explainer", "explain", "stream", "explain_many", "explain_iter", "aexplain", "astream",
            "build_request", "clean_topic"]
@@ -119,20 +122,20 @@ class Explainer:
         items = topic_list(topics)
         seeds = per_topic_seeds(seed, len(items))
         base = build_request(**options)
-        size = _batch_size(batch_size)
+        size = _batch_size(batch_size, self.model.load_info.gpu_offload)
         return self._run_many([(k, t, seeds[k]) for k, t in enumerate(items)], base, size, strict=False)
 
     def explain_many(self, topics: Iterable[str], *, batch_size: int | None = None,
                      progress: bool | None = None, **options) -> list[Explanation]:
         """Explain each topic, in order (``seed`` + k for the k-th topic when ``seed`` is given).
         Every topic and option is checked before any work; up to ``batch_size`` topics (default
-        16) are decoded side by side. A progress bar is drawn on stderr when it is a terminal, or
+        1 on the CPU, 16 with GPU offload) are decoded side by side. A progress bar is drawn on stderr when it is a terminal, or
         when ``progress=True``."""
         items = [clean_topic(t) for t in topic_list(topics)]
         seed = options.pop("seed", None)
         check_seed(seed)
         base = build_request(**options)
-        size = _batch_size(batch_size)
+        size = _batch_size(batch_size, self.model.load_info.gpu_offload)
         show = sys.stderr.isatty() if progress is None else bool(progress)
         work = [(k, t, None if seed is None else seed + k) for k, t in enumerate(items)]
         out: list[Explanation | None] = [None] * len(items)
@@ -238,9 +241,9 @@ class Stream:
             pass
 
 
-def _batch_size(value) -> int:
+def _batch_size(value, gpu: bool = False) -> int:
     if value is None:
-        return DEFAULT_BATCH_SIZE
+        return GPU_BATCH_SIZE if gpu else DEFAULT_BATCH_SIZE
     if isinstance(value, bool) or not isinstance(value, int):
         raise InputTypeError(f"batch_size must be an int, not {type(value).__name__}")
     if not 1 <= value <= 256:

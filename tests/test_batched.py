@@ -109,6 +109,9 @@ def test_batched_texts_against_single_sequence_texts(explainer, oracles, capsys)
 
     exact = explainer.explain_many(topics[:8], batch_size=1, seed=seed, max_tokens=budget, progress=False)
     assert [str(e) for e in exact] == lone[:8]
+    if not explainer.model.load_info.gpu_offload:  # the CPU default is batch_size=1: exact
+        default = explainer.explain_many(topics[:8], seed=seed, max_tokens=budget, progress=False)
+        assert [str(e) for e in default] == lone[:8]
 
     alone = dict(explainer.explain_iter(topics[:1], batch_size=4, seed=seed, max_tokens=budget))
     assert str(alone[0]) == lone[0]
