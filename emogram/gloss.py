@@ -52,6 +52,7 @@ CHAIN_BIAS = 3.0  # logits toward ``->`` (leads to) between an explanation's par
 #                   answers read as stages; precision 46.5% -> 47.8%, bench/quality.py)
 _ASKS = frozenset({"how", "why", "what", "when", "where", "who", "the"})
 WORD_TOKENS = 6  # tokens of one part's words at most
+WORD_PENALTY = 3.0  # logits off a word (any spelling of its stem) once a part has used it
 _WORD = re.compile(rb"^ ?[A-Za-z][a-z'-]*$")
 
 
@@ -133,7 +134,7 @@ class Gloss:
                  params: SamplingParams,
                  seed: int | None, max_tokens: int, related: Callable[[str], list[tuple[str, float]]],
                  lexicon_bias: float, filler: frozenset[str], stats: Stats,
-                 emit: Callable[[Event], None], started: float, word_penalty: float = 3.0,
+                 emit: Callable[[Event], None], started: float, word_penalty: float | None = None,
                  min_parts: int = 1, chain_bias: float = 0.0, likelihood: bool = False) -> None:
         from .judge import Judge
         from .matcher import matcher_for
@@ -144,7 +145,7 @@ class Gloss:
         self._judge = lambda: Judge(setup.pristine, setup.verdicts, self.cands)
         self.word_ids, self.n_words, self.same, self.pieces = word_ids, n_words, same, pieces
         self.word_bias = np.zeros(len(word_ids), dtype=np.float64)
-        self.word_penalty = word_penalty
+        self.word_penalty = WORD_PENALTY if word_penalty is None else word_penalty
         self.no_ban = np.zeros(len(word_ids), dtype=np.uint8)
         self.params, self.seed, self.budget = params, seed, max_tokens
         self.word_sampler = make_sampler(word_ids, params, _mix(seed, 11))
@@ -251,14 +252,11 @@ class Gloss:
             if not body:
                 continue
             if body == echo:
-                bias[i] = -np.inf
                 echoes.append(i)
             elif any(s.startswith(body) or body in s[1:] for s in suggested):
                 bias[i] += self.lexicon_bias  # the lexicon's emoji for these words, start or rest
             elif body.startswith(_JOINERS):
                 bias[i] -= JOIN_PENALTY
-        if echoes and not np.isfinite(bias[:cands.n_content]).any():  # a one-emoji palette: allow it
-            bias[echoes] = self.base_bias[echoes]
         bias[cands.n_content:] += self.end_bias
         bias[cands.n_content:][~self._allowed_ends()] = -np.inf
         self.lead = True
@@ -267,7 +265,8 @@ class Gloss:
                           params=self.params, seed=_mix(self.seed, len(self.parts)),
                           max_tokens=self.budget - self._still_needed() * self.group_tokens,
                           bias=bias, filler=self.filler, stats=self.stats, emit=self._emit_group,
-                          started=self.started, used=self.used, likelihood=self.likelihood)
+                          started=self.started, used=self.used, likelihood=self.likelihood,
+                          avoid=np.array(echoes, dtype=np.int64))
 
     def _still_needed(self) -> int:
         """Groups the shape still requires after the current one (their tokens are kept back, so
@@ -331,7 +330,7 @@ def explains(topic: str) -> bool:
     of a phrase? A question ("how tides work"), a definite topic ("the water cycle"), a single word
     or a longer topic does; two content words ("tiny apartment", "black holes") name a thing."""
     from .lexicon import words
-    first = topic.split()[0].lower() if topic.split() else ""
+    first = re.match(r"\W*([a-z]*)", topic.lower()).group(1)  # "What's up?" -> "what"
     return first in _ASKS or len(words(topic)) != 2
 
 

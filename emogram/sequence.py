@@ -149,9 +149,17 @@ class EmojiPhase:
     def __init__(self, *, cands: Candidates, positions: np.ndarray, matcher: Matcher, judge: Judge,
                  params: SamplingParams, seed: int | None, max_tokens: int, bias: np.ndarray,
                  filler: frozenset[str], stats: Stats, emit: Callable[[Event], None],
-                 started: float, used: Counter | None = None, likelihood: bool = False) -> None:
+                 started: float, used: Counter | None = None, likelihood: bool = False,
+                 avoid: np.ndarray | None = None) -> None:
         self.cands, self.matcher, self.judge = cands, matcher, judge
         self.params, self.max_tokens, self.bias, self.filler = params, max_tokens, bias, filler
+        # Candidates not to start with unless nothing else can be drawn (gloss: the emoji of the
+        # group before, alone); their bias comes back after the first token or when stuck.
+        self.avoid = None
+        if avoid is not None and len(avoid):
+            self.avoid, self.avoid_bias = np.asarray(avoid), bias[avoid].copy()
+            self.bias = bias.copy()
+            self.bias[self.avoid] = -np.inf
         self.stats, self.emit, self.started = stats, emit, started
         self.sampler = make_sampler(positions, params, seed)
         stats.sampler = self.sampler.implementation
@@ -192,6 +200,8 @@ class EmojiPhase:
         self.state, self.committed = mv.state, mv.committed
         stats.constraint_us.append((perf() - t_start) * 1e6)
         self.out += self.cands.pieces[i]
+        if self.avoid is not None and self.out.strip():  # the group has begun: no more avoiding
+            self._allow_avoided()
         for lexeme in mv.done:
             self._lexeme(lexeme)
         stats.eval_tokens += 1
@@ -229,6 +239,9 @@ class EmojiPhase:
                         continue
                     if fallback is not None:
                         return fallback
+                    if self.avoid is not None:  # nothing else: the avoided candidates after all
+                        self._allow_avoided()
+                        continue
                     raise DecodingError(self._stuck())
                 banned[i] = 1
                 if banned is self.free:
@@ -268,6 +281,11 @@ class EmojiPhase:
             stats.rejections -= 1
             for j in touched:
                 self.free[j] = 0
+
+    def _allow_avoided(self) -> None:
+        if self.avoid is not None:
+            self.bias[self.avoid] = self.avoid_bias
+            self.avoid = None
 
     def _with_mask(self, verdicts, banned: np.ndarray) -> np.ndarray:
         """Ban every candidate the grammar refuses (asking the judge about all of them if the cache

@@ -8,14 +8,17 @@ Each test here loads Gemma 3 270M; run them under ``flock /tmp/emogram-model.loc
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import json
 import threading
+import time
 from pathlib import Path
 
 import emoji as emoji_package
 import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
 
-from emogram import Explainer, parse
+from emogram import EmojiFilter, Explainer, InputError, Shape, parse
 from emogram.options import build_request
 
 from oracle import GBNFOracle
@@ -78,6 +81,102 @@ def test_two_hundred_batched_decodes_are_all_valid(explainer, oracles):
     assert runs == 200
     assert {"model", "budget"} <= stops
     assert max(widths) > 4  # the answers really shared forward passes
+
+
+# --- sequences of one batch with their own budgets, filters and candidates, cut at random steps ---
+
+FILTERS = [None, "🍎🍌🍇🍓🥝🥣🔪", "🐝🌸🍯🏠➕", "4.0", "exclude-faces"]
+SHAPES = [Shape(), Shape(lines=(1, 1), steps=(1, 2), emoji_per_group=(1, 2)),
+          Shape(lines=(2, 3), steps=(2, 3), emoji_per_group=(1, 1))]
+
+
+def options_for(spec: dict) -> dict:
+    opts = dict(max_tokens=spec["budget"], seed=spec["seed"], candidates=spec["candidates"],
+                temperature=spec["temperature"], plan=spec["plan"])
+    shape = SHAPES[spec["shape"]]
+    opts.update(lines=shape.lines, steps=shape.steps, emoji_per_group=shape.emoji_per_group)
+    flt = spec["filter"]
+    if flt == "4.0":
+        opts["emoji_version"] = "4.0"
+    elif flt == "exclude-faces":
+        opts["emoji_filter"] = EmojiFilter(flags=False, skin_tones=False, zwj=False)
+    elif flt is not None:
+        opts["palette"] = flt
+    return opts
+
+
+job_specs = st.fixed_dictionaries({
+    "topic": st.sampled_from(TOPICS),
+    "budget": st.integers(1, 40),
+    "filter": st.sampled_from(FILTERS),
+    "shape": st.integers(0, len(SHAPES) - 1),
+    "candidates": st.sampled_from([1, 1, 2, 3]),
+    "temperature": st.sampled_from([0.0, 0.5, 1.2]),
+    "seed": st.integers(0, 2**31),
+    "cancel_at": st.one_of(st.none(), st.integers(1, 30)),  # a sequence step at which to cancel
+    "plan": st.sampled_from([True, True, False]),  # glossed (the default) or direct answers
+})
+
+
+def cancel_at_step(job, step: int) -> None:
+    """Cancel ``job`` from the scheduler's thread once any of its sequences has taken ``step``
+    steps (the test wraps each sequence's ``advance``; the library is not changed)."""
+    start = job.start
+
+    def start_and_wrap(ctx):
+        sequences = start(ctx)
+        for seq in sequences:
+            advance = seq.advance
+
+            def wrapped(out, batch, seq=seq, advance=advance):
+                advance(out, batch)
+                if seq.steps >= step:
+                    job.cancel()
+            seq.advance = wrapped
+        return sequences
+    job.start = start_and_wrap
+
+
+def wait_idle(scheduler, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while scheduler._active or scheduler._waiting:
+        assert time.monotonic() < deadline, "the scheduler kept jobs after every future settled"
+        time.sleep(0.01)
+
+
+@settings(max_examples=5, deadline=None, suppress_health_check=list(HealthCheck))
+@given(specs=st.lists(job_specs, min_size=2, max_size=7))
+def test_batched_sequences_with_random_budgets_filters_and_cancels_stay_valid(explainer, oracles, specs):
+    engine = explainer.engine
+    scheduler = engine.scheduler
+    jobs = []
+    for spec in specs:
+        request = build_request(**options_for(spec))
+        try:
+            job = engine.job(spec["topic"], request, batched=True)
+        except InputError as exc:  # a budget below the shortest answer in this shape: refused at once
+            assert "too small" in str(exc)
+            continue
+        if spec["cancel_at"] is not None:
+            cancel_at_step(job, spec["cancel_at"])
+        if request.candidates > 1:
+            scheduler.ensure_slots(request.candidates)
+        jobs.append((spec, request, scheduler.submit(job)))
+    cf.wait([job.future for _, _, job in jobs], timeout=300)
+    finished = 0
+    for spec, request, job in jobs:
+        assert job.future.done()
+        if job.future.cancelled():
+            assert spec["cancel_at"] is not None
+            continue
+        result = job.future.result()  # never an exception: no DecodingError, no ModelError
+        check_answer(result.text, result.stats, request.grammar, request.max_tokens,
+                     oracles(request.grammar))
+        finished += 1
+    wait_idle(scheduler)
+    assert sorted(scheduler._free) == list(range(scheduler.slots)), "a sequence slot leaked"
+    # an exact call after all that gives the text it gives on a fresh scheduler
+    assert str(explainer.explain("volcanoes", seed=7, max_tokens=24)) == exact_reference(explainer)
 
 
 _REFERENCE: dict[str, str] = {}
