@@ -38,6 +38,9 @@ class Job:
     def cancel(self) -> None:
         """Stop this job: its sequences are dropped at the next step and their cells freed."""
         self.cancelled = True
-        self.future.cancel()
+        if self.future.cancel():
+            # Settle it for ``concurrent.futures.wait``/``as_completed`` too: they count a
+            # cancelled future as done only once it is "notified" (as an executor would do).
+            self.future.set_running_or_notify_cancel()
         if self._scheduler is not None:
             self._scheduler.wake()
