@@ -23,9 +23,10 @@ from .explanation import Explanation, parse
 from .options import build_request, check_seed, clean_topic, per_topic_seeds, topic_list
 from .stats import Event
 
-DEFAULT_BATCH_SIZE = 1  # explain_many on the CPU: bench/batching.py measured 1 fastest of 1-16 on 2
-#                        cores (a glossed answer's word steps need the whole vocabulary's logits per
-#                        row, which batching does not amortise here), and it is exact (texts = explain's)
+DEFAULT_BATCH_SIZE = 1  # explain_many on the CPU: fastest of 1, 4 and 16 on 2 cores, interleaved
+#                        (bench/batch_sizes.py: 4 and 16 took 1.2-1.3x as long; a glossed answer's
+#                        word steps need the whole vocabulary's logits per row, which batching does
+#                        not amortise here), and exact: its texts are explain's
 GPU_BATCH_SIZE = 16  # with GPU offload, where wide decodes are cheap (not measured on these machines)
 
 __all__ = ["Explainer", "explain", "stream", "explain_many", "explain_iter", "aexplain", "astream",
