@@ -130,8 +130,8 @@ class Explainer:
                      progress: bool | None = None, **options) -> list[Explanation]:
         """Explain each topic, in order (``seed`` + k for the k-th topic when ``seed`` is given).
         Every topic and option is checked before any work; up to ``batch_size`` topics (default
-        1 on the CPU, 16 with GPU offload) are decoded side by side. A progress bar is drawn on stderr when it is a terminal, or
-        when ``progress=True``."""
+        1 on the CPU, 16 with GPU offload) are decoded side by side. A progress bar is drawn on
+        stderr when it is a terminal, or when ``progress=True``."""
         items = [clean_topic(t) for t in topic_list(topics)]
         seed = options.pop("seed", None)
         check_seed(seed)

@@ -158,7 +158,8 @@ class Gloss:
         self.likelihood = likelihood  # keep the model's log-probability of its choices (best of N)
         self.stats, self.emit, self.started = stats, emit, started
         self.end_kinds = [_end_kind(p) for p in self.cands.pieces[self.cands.n_content:]]
-        self.end_bias = np.array([chain_bias if kind is Operator.LEADS_TO else 0.0 for kind in self.end_kinds])
+        self.end_bias = np.array([chain_bias if kind is Operator.LEADS_TO else 0.0
+                                  for kind in self.end_kinds])  # also ends a group sooner
         self.used: Counter[str] = Counter()
         self.parts: list[Part] = []
         self.lines, self.on_line = 1, 0  # the layout so far
