@@ -359,17 +359,20 @@ class Scheduler:
             self._retire_job(job, None, result)
 
     def _retire_job(self, job: Job, exc: BaseException | None, result: object = None) -> None:
-        """Free a job's cells and slots and settle its future (with ``exc`` or ``result``)."""
-        with self._cond:
-            if job in self._active:
-                self._active.remove(job)
+        """Free a job's cells and slots and settle its future (with ``exc`` or ``result``). A job
+        leaves ``_active`` only once its slots are free: a job that is not active holds nothing
+        (a cancelled job's future is settled earlier, by ``Job.cancel``)."""
         for seq in job.sequences:
             if seq.slot is not None:
                 if self.ctx is not None:
                     self.ctx.seq_rm(seq.slot)
-                self._free.append(seq.slot)
+                with self._cond:
+                    self._free.append(seq.slot)
                 seq.slot = None
             seq.close()
+        with self._cond:
+            if job in self._active:
+                self._active.remove(job)
         if job.future.done():
             return
         if exc is not None:
