@@ -49,7 +49,7 @@ _JOINERS = (b"\xe2\x80\x8d", b"\xf0\x9f\x8f\xbb", b"\xf0\x9f\x8f\xbc", b"\xf0\x9
             b"\xf0\x9f\x8f\xbe", b"\xf0\x9f\x8f\xbf")
 EXPLAIN_PARTS = 3  # parts at least for a topic to explain (see min_parts)
 CHAIN_BIAS = 3.0  # logits toward ``->`` (leads to) between an explanation's parts (tune half: the
-#                   answers read as stages; precision 46.5% -> 47.8%, bench/quality.py)
+#                   answers read as stages; precision 46.5% -> 47.9%, bench/quality.py)
 _ASKS = frozenset({"how", "why", "what", "when", "where", "who", "the"})
 WORD_TOKENS = 6  # tokens of one part's words at most
 WORD_PENALTY = 3.0  # logits off a word (any spelling of its stem) once a part has used it
@@ -96,7 +96,7 @@ class WordPhase:
         if i >= g.n_words or i < 0:
             g.stats.plan_seconds += time.perf_counter() - self.started
             return Step([tok], finished=True)
-        g.word_bias[:g.n_words][g.same == g.same[i]] -= g.word_penalty  # pull away from used words
+        g.word_bias[:g.n_words][g.same == g.same[i]] -= WORD_PENALTY  # pull away from used words
         self.raw += g.pieces[tok]
         self.count += 1
         return Step([tok])
@@ -134,7 +134,7 @@ class Gloss:
                  params: SamplingParams,
                  seed: int | None, max_tokens: int, related: Callable[[str], list[tuple[str, float]]],
                  lexicon_bias: float, filler: frozenset[str], stats: Stats,
-                 emit: Callable[[Event], None], started: float, word_penalty: float | None = None,
+                 emit: Callable[[Event], None], started: float,
                  min_parts: int = 1, chain_bias: float = 0.0, likelihood: bool = False) -> None:
         from .judge import Judge
         from .matcher import matcher_for
@@ -145,7 +145,6 @@ class Gloss:
         self._judge = lambda: Judge(setup.pristine, setup.verdicts, self.cands)
         self.word_ids, self.n_words, self.same, self.pieces = word_ids, n_words, same, pieces
         self.word_bias = np.zeros(len(word_ids), dtype=np.float64)
-        self.word_penalty = WORD_PENALTY if word_penalty is None else word_penalty
         self.no_ban = np.zeros(len(word_ids), dtype=np.uint8)
         self.params, self.seed, self.budget = params, seed, max_tokens
         self.word_sampler = make_sampler(word_ids, params, _mix(seed, 11))
