@@ -21,17 +21,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from emogram import models  # noqa: E402
 from emogram.llama import Model, cpu_advertises_amx  # noqa: E402
+from single import SingleSequence  # noqa: E402
 
 
 def decode(model: Model, tokens: int = 64) -> float:
     prompt = model.tokenize("Topic: photosynthesis\nEmoji:\n", add_special=model.add_bos)
-    with model.lock:
-        model.prefill_split([], prompt)
+    seq = SingleSequence(model)
+    try:
+        seq.prefill(prompt)
         t0 = time.perf_counter()
         for _ in range(tokens):
-            tok = int(model.logits().argmax())
-            model.push(tok)
+            seq.push(int(seq.logits().argmax()))
         return tokens / (time.perf_counter() - t0)
+    finally:
+        seq.close()
 
 
 def main() -> int:

@@ -46,6 +46,9 @@ import llguidance.llamacpp  # noqa: E402
 import llguidance.numpy  # noqa: E402
 from llguidance import LLMatcher, LLTokenizer, TokenizerWrapper  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from single import SingleSequence  # noqa: E402
+
 __all__ = ["LLGuidanceConstraint", "convert_lark", "make_tokenizer"]
 
 
@@ -455,10 +458,10 @@ def _us(xs: Sequence[float]) -> tuple[float, float]:
 
 class _Oracle:
     """emogram's own recogniser (``emogram.matcher``) over emogram's candidate tokens
-    (``emogram.engine.prefilter``), for a full-mask comparison with llguidance at a state."""
+    (``emogram.prefilter``), for a full-mask comparison with llguidance at a state."""
 
     def __init__(self, model: Any, grammar: Any) -> None:
-        from emogram.engine import prefilter
+        from emogram.prefilter import prefilter
         from emogram.matcher import matcher_for
         self.matcher = matcher_for(grammar)
         cands = prefilter(model, self.matcher, ())
@@ -517,7 +520,7 @@ def _feed(c: LLGuidanceConstraint, model: Any, text: str, oracle: _Oracle | None
         if c.matcher.validate_tokens([t]) != int(c.allowed(t)):
             diffs.append(f"validate_tokens and the mask disagree on token {t}")
         if not c.allowed(t):
-            return False, f"token {k} ({model.piece(t)!r}) refused", k, diffs
+            return False, f"token {k} ({model.pieces()[t]!r}) refused", k, diffs
         c.accept(t)
         if twin is not None:
             twin.accept(t)
@@ -593,17 +596,18 @@ def decode(model: Any, c: LLGuidanceConstraint | None, prompt: str, max_tokens: 
     if c is not None:
         c.reset()
     prompt_tokens = model.tokenize(prompt, add_special=True)
-    with model.lock:
-        model.prefill_split([], prompt_tokens)
+    seq = SingleSequence(model)
+    try:
+        seq.prefill(prompt_tokens)
         mask_s: list[float] = []  # bitmask + unpack to bool
         raw_s: list[float] = []  # llguidance's bitmask alone
         step_s: list[float] = []  # everything but the model: mask, -inf copy, argmax, accept
-        eval_s: list[float] = []  # model.push
+        eval_s: list[float] = []  # seq.push (one forward pass)
         out: list[int] = []
         stopped = "budget"
         t_start = time.perf_counter()
         for _ in range(max_tokens):
-            logits = model.logits()
+            logits = seq.logits()
             t0 = time.perf_counter()
             if c is None:
                 tok = int(np.argmax(logits))
@@ -629,10 +633,13 @@ def decode(model: Any, c: LLGuidanceConstraint | None, prompt: str, max_tokens: 
             t3 = time.perf_counter()
             step_s.append(t3 - t0)
             out.append(tok)
-            model.push(tok)
+            seq.push(tok)
             eval_s.append(time.perf_counter() - t3)
         elapsed = time.perf_counter() - t_start
-    text = b"".join(model.piece(t) for t in out).decode("utf-8", errors="replace")
+    finally:
+        seq.close()
+    pieces = model.pieces()
+    text = b"".join(pieces[t] for t in out).decode("utf-8", errors="replace")
     med, p99 = _us(mask_s)
     rmed, rp99 = _us(raw_s)
     smed, sp99 = _us(step_s)
@@ -687,7 +694,7 @@ def replay_timing(c: LLGuidanceConstraint, tokens: list[int], repeats: int = 20)
 
 def _show_decode(label: str, r: dict[str, Any]) -> None:
     print(f"  {label}: {r['n']} tokens in {r['seconds'] * 1e3:.0f} ms = {r['tok_s']:.1f} tok/s wall; "
-          f"{r['median_tok_s']:.1f} tok/s from the median step (model.push median "
+          f"{r['median_tok_s']:.1f} tok/s from the median step (forward pass median "
           f"{r['eval_median_ms']:.1f} ms); stopped by {r['stopped']}")
     if r["steps"]:
         print(f"      mask (bitmask + unpack to bool) median {r['mask_median_us']:.0f} us, p99 "

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import ctypes
+import os
 import json
 import platform
 import resource
@@ -45,12 +45,12 @@ sys.path.insert(0, str(HERE))
 import llama_cpp  # noqa: E402
 from llama_cpp import Llama, LlamaGrammar  # noqa: E402
 
-from emogram import compile_grammar, models, prompts  # noqa: E402
+from emogram import compile_grammar, forward_thread, models, prompts  # noqa: E402
 from emogram.api import _engine_for, build_request  # noqa: E402
-from emogram.engine import _split_prompt  # noqa: E402
-from emogram.grammar import (EmojiTrie, Lit, Ref, structure_rules, write_gbnf)  # noqa: E402
+from emogram.grammar import Lit, structure_rules  # noqa: E402
 from emogram.llama import GrammarSampler, use_extra_buffers  # noqa: E402
 from emogram.sampling import SamplingParams, make_sampler, native_available  # noqa: E402
+from single import SingleSequence  # noqa: E402
 
 PROMPT_TOPICS = ["transformers (machine learning)", "photosynthesis", "the French Revolution", "making coffee"]
 PARAMS = SamplingParams()
@@ -131,6 +131,7 @@ class Bench:
             t0 = time.perf_counter()
             self.llg = LLGuidanceConstraint(self.model, self.grammar.lark)
             self.info["llguidance_compile_ms"] = (time.perf_counter() - t0) * 1e3
+            self.llg_seq = SingleSequence(self.model)
         except ImportError as exc:
             self.llg = None
             self.info["llguidance"] = f"not installed ({exc}); pip install llguidance"
@@ -142,17 +143,23 @@ class Bench:
 
     # -- paths: each returns a dict of figures for one answer --
     def run_emogram(self, topic: str, seed: int, implementation: str | None = None) -> dict:
-        request = build_request(seed=seed, max_tokens=self.max_tokens)
+        # The direct few-shot prompt (plan=False), the one every other path reads: this measures
+        # the constrained decode itself. The default glossed answers add word steps (plan_tokens).
+        request = build_request(seed=seed, max_tokens=self.max_tokens, plan=False)
         t0 = time.perf_counter()
-        import emogram.engine as engine_module
-        original = engine_module.make_sampler
-        if implementation:  # the same engine with the other sampler implementation
-            engine_module.make_sampler = lambda c, p, s, i=None: original(c, p, s, implementation)
+        before = os.environ.get("EMOGRAM_PURE_PYTHON")
+        if implementation:  # the same engine with the other sampler implementation (read per sequence)
+            os.environ["EMOGRAM_PURE_PYTHON"] = "1" if implementation == "python" else "0"
         try:
             result = self.engine.explain(topic, request)
         finally:
-            engine_module.make_sampler = original
+            if before is None:
+                os.environ.pop("EMOGRAM_PURE_PYTHON", None)
+            else:
+                os.environ["EMOGRAM_PURE_PYTHON"] = before
         s = result.stats
+        if implementation and s.sampler != implementation:
+            raise RuntimeError(f"asked for the {implementation} sampler, the engine used {s.sampler!r}")
         return {"tokens": s.eval_tokens, "seconds": s.eval_seconds, "constraint_us": s.constraint_us,
                 "first_emoji_s": s.first_emoji_seconds, "wall_s": time.perf_counter() - t0, "text": result.text}
 
@@ -188,42 +195,44 @@ class Bench:
         model = self.model
         g = self.grammar
         prompt = prompts.build(model, topic, g.shape, g.emoji_filter, think=False)
-        shared, own = _split_prompt(model, prompt, topic)  # the same prompt cache use as emogram's
+        shared, own = self.engine._tokens(prompt)  # the same tokens as emogram's
+        seq = self.llg_seq  # kept across calls: the shared prefix is evaluated once, as emogram's is
         t0 = time.perf_counter()
-        with model.lock:
-            model.prefill_split(shared, own)
-            c.reset()
-            loop = time.perf_counter()
-            prompt_s = loop - t0
-            out = bytearray()
-            constraint, tokens, first = [], 0, None
-            pieces = model.pieces()
-            for step in range(self.max_tokens):
-                logits = model.logits()
-                s0 = time.perf_counter()
-                allowed = np.flatnonzero(c.mask()).astype(np.int32)
-                sampler = make_sampler(allowed, PARAMS, seed * 7919 + step)
-                i = sampler.sample(logits, np.zeros(len(allowed)), np.zeros(len(allowed), dtype=np.uint8))
-                tok = int(allowed[i])
-                if c.is_eos(tok):
-                    constraint.append((time.perf_counter() - s0) * 1e6)
-                    break
-                c.accept(tok)
+        seq.prefill(list(shared) + own)
+        c.reset()
+        loop = time.perf_counter()
+        prompt_s = loop - t0
+        out = bytearray()
+        constraint, tokens, first = [], 0, None
+        pieces = model.pieces()
+        for step in range(self.max_tokens):
+            logits = seq.logits()
+            s0 = time.perf_counter()
+            allowed = np.flatnonzero(c.mask()).astype(np.int32)
+            sampler = make_sampler(allowed, PARAMS, seed * 7919 + step)
+            i = sampler.sample(logits, np.zeros(len(allowed)), np.zeros(len(allowed), dtype=np.uint8))
+            tok = int(allowed[i])
+            if c.is_eos(tok):
                 constraint.append((time.perf_counter() - s0) * 1e6)
-                out += pieces[tok]
-                tokens += 1
-                if first is None and emoji_package.emoji_count(out.decode("utf-8", "ignore")):
-                    first = time.perf_counter() - t0
-                if c.only_eos_allowed():
-                    break
-                model.push(tok)
+                break
+            c.accept(tok)
+            constraint.append((time.perf_counter() - s0) * 1e6)
+            out += pieces[tok]
+            tokens += 1
+            if first is None and emoji_package.emoji_count(out.decode("utf-8", "ignore")):
+                first = time.perf_counter() - t0
+            if c.only_eos_allowed():
+                break
+            seq.push(tok)
         return {"tokens": tokens, "seconds": time.perf_counter() - loop, "constraint_us": constraint,
                 "first_emoji_s": first, "wall_s": time.perf_counter() - t0 + 0 * prompt_s,
                 "text": out.decode("utf-8", "replace")}
 
     def paths(self) -> dict:
-        p = {"stock": lambda t, s: self.run_stock(t, s),
-             "stock+gbnf": lambda t, s: self.run_stock(t, s, self.gbnf),
+        # Stock runs on emogram's forward thread, like every emogram forward pass: two threads running
+        # llama.cpp each get an OpenMP team, and libgomp then slows both (bench/two_models.py).
+        p = {"stock": lambda t, s: forward_thread.run(self.run_stock, t, s),
+             "stock+gbnf": lambda t, s: forward_thread.run(self.run_stock, t, s, self.gbnf),
              "emogram": lambda t, s: self.run_emogram(t, s, "native" if native_available() else None),
              "emogram (python sampler)": lambda t, s: self.run_emogram(t, s, "python")}
         if self.llg is not None:

@@ -26,7 +26,7 @@ from typing import Sequence
 
 import numpy as np
 
-from . import head as head_module, logs
+from . import forward_thread, head as head_module, logs
 from .errors import InputError, ModelError
 from .llama import C, Model
 
@@ -117,7 +117,7 @@ class Context:
             capture.trim = int(use_head and not full_logits)
         with self.model.lock:  # the weights must stay alive during the pass
             self.model._live()
-            rc = C.llama_decode(self._ctx, b)
+            rc = forward_thread.run(C.llama_decode, self._ctx, b)  # one OpenMP team per process
         if rc != 0:
             raise ModelError(f"llama_decode failed ({rc}): {logs.recent()}")
         self._n_outputs = sum(1 for o in outputs if o)

@@ -4,7 +4,8 @@ context, and one thread decodes them all, one forward pass per step.
 Callers on any thread (or an asyncio loop, through the job's future) submit ``Job``s and wait on
 their future or read their events. Only the scheduler's thread touches the context, so nothing is
 held across a caller's ``yield``: two streams read in turns, from threads or from asyncio tasks,
-are two sequences of one batch and cannot write into each other's cache.
+are two sequences of one batch and cannot write into each other's cache. (The forward pass itself
+runs on the process's forward thread, ``forward_thread.py``, shared by all models.)
 
 Each step:
 
