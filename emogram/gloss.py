@@ -25,6 +25,7 @@ parsed again before it is returned.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import time
@@ -142,7 +143,9 @@ class Gloss:
         self.cands = setup.candidates
         self.matcher = matcher_for(grammar)
         self.judges: list[Judge] = []  # one per group: each starts from the grammar's start
-        self._judge = lambda: Judge(setup.pristine, setup.verdicts, self.cands)
+        # a judge per group, each from the grammar's start (no reference back to self: a Gloss
+        # in a cycle would wait for the cyclic collector, with its ~2 MB of arrays)
+        self._judge = functools.partial(Judge, setup.pristine, setup.verdicts, self.cands)
         self.word_ids, self.n_words, self.same, self.pieces = word_ids, n_words, same, pieces
         self.word_bias = np.zeros(len(word_ids), dtype=np.float64)
         self.no_ban = np.zeros(len(word_ids), dtype=np.uint8)

@@ -253,3 +253,27 @@ def test_caches_stay_bounded_with_many_palettes(gemma, monkeypatch):
     assert api._engine_for(gemma) is engine
     assert sum(1 for o in gc.get_objects() if isinstance(o, Engine) and o.model is gemma) == 1
     assert len(engine.scheduler._prefixes) <= engine.scheduler.KEEP_PREFIXES
+
+
+def test_a_finished_answer_frees_its_decoding_state_without_the_cycle_collector(gemma):
+    """A retired job sits in a reference cycle (job, callbacks, sequences) until the cyclic
+    collector runs; its sequences must not keep their scripts (a glossed answer's word biases and
+    samplers, ~2 MB) alive that long. With the collector off, the live scripts do not pile up."""
+    from emogram.gloss import Gloss
+    from emogram.sequence import Phases
+
+    def live() -> int:
+        return sum(isinstance(o, (Gloss, Phases)) for o in gc.get_objects())
+
+    explainer = Explainer("gemma3-270m")  # the loaded model (the fixture), shared
+    explainer.explain("rain", seed=0)
+    explainer.explain("rain", seed=0, plan=False)
+    gc.collect()
+    gc.disable()
+    try:
+        before = live()
+        for k in range(6):
+            explainer.explain(f"topic {k}", seed=k, plan=bool(k % 2))
+        assert live() - before <= 1  # one may be in a caller's frame for a moment
+    finally:
+        gc.enable()
