@@ -165,3 +165,29 @@ def test_no_llama_cpp_log_on_stderr_by_default():
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip()
     assert out.stderr == ""
+
+
+def test_flash_attention_setting_reaches_llama_cpp(smol, monkeypatch):
+    """EMOGRAM_FLASH_ATTN picks llama.cpp's attention kernel: "off" and the default ("auto", on
+    here) round differently, so the same prompt gives different logits; junk falls back to auto."""
+    import numpy as np
+
+    from emogram.machine import FLASH_ATTN, flash_attention
+
+    monkeypatch.setenv("EMOGRAM_FLASH_ATTN", "junk")
+    assert flash_attention(False) == FLASH_ATTN["auto"]
+    tokens = smol.tokenize("Emoji explanations.\nTopic: rain and snow over the hills\nEmoji:", add_special=True)
+    logits = {}
+    for setting in ("auto", "off", "auto"):
+        monkeypatch.setenv("EMOGRAM_FLASH_ATTN", setting)
+        ctx = smol.new_context(n_seq=1, n_ctx=256)
+        try:
+            ctx.decode(tokens, range(len(tokens)), [0] * len(tokens),
+                       [i == len(tokens) - 1 for i in range(len(tokens))], full_logits=True)
+            got = np.array(ctx.logits(0))
+        finally:
+            ctx.close()
+        if setting in logits:
+            assert np.array_equal(got, logits[setting])  # the same setting: the same numbers
+        logits[setting] = got
+    assert not np.array_equal(logits["auto"], logits["off"])
