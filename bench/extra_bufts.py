@@ -57,7 +57,7 @@ def main() -> int:
     for r in range(args.rounds):
         for setting in (("1", "0") if r % 2 == 0 else ("0", "1")):
             rates[setting].append(decode(loaded[setting]))
-    for setting, label in (("1", "extra buffers on (llama.cpp default)"), ("0", "extra buffers off (AMX guard)")):
+    for setting, label in (("1", "extra buffers on (EMOGRAM_EXTRA_BUFTS=1)"), ("0", "extra buffers off (emogram's default)")):
         print(f"{label:38s} load {loads[setting]:.2f} s, decode {statistics.median(rates[setting]):.1f} tok/s "
               f"(median of {args.rounds}; {', '.join(f'{x:.1f}' for x in rates[setting])})")
     ratio = statistics.median(rates["0"]) / statistics.median(rates["1"])

@@ -301,11 +301,15 @@ def _prompt_cache(model):
     if directory is None:
         return None
     import llama_cpp
+
+    from .machine import flash_attention
     st = model.path.stat()
     info = model.load_info
+    # everything that changes the saved state's layout or numbers (llama.cpp refuses a state saved
+    # with flash attention in a context without it: the prefix would be evaluated every time)
     identity = (f"{model.path.resolve()}|{st.st_size}|{st.st_mtime_ns}|"
                 f"{getattr(llama_cpp, '__version__', '')}|{info.n_gpu_layers}|"
-                f"{info.extra_buffers}|unified-kv").encode()
+                f"{info.extra_buffers}|unified-kv|fa{flash_attention(info.gpu_offload)}").encode()
     return PromptCache(directory, identity)
 
 

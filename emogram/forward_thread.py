@@ -7,13 +7,17 @@ llama-cpp-python), the process has more OpenMP threads than cores; libgomp then 
 its barriers and sleeps instead, and a forward pass has hundreds of barriers. Measured on 2 cores
 with Gemma 3 270M: 78 tokens/s alone, 43 tokens/s for the rest of the process after one answer
 from a second model (``python bench/two_models.py``). With every pass on this one thread there is
-one team, and a pass costs one hand-over (tens of microseconds) more.
+one team, and a pass costs one hand-over (about 0.2 ms here) more.
 
 ``run(fn, *args)`` calls ``fn`` on the forward thread and returns its result or raises its
 exception; called on the forward thread itself it just calls ``fn``. A KeyboardInterrupt that
 arrives while the caller waits is raised when ``fn`` has returned, never before: the pass may be
-using the context and weights that the interrupted caller would go on to free. The thread is
-started on first use, and again in a child process after ``fork``.
+using the context and weights that the interrupted caller would go on to free. (A second Ctrl-C
+landing in the few bytecodes around the wait can still escape early: Python gives no way to
+close that window. emogram's own passes are asked for on scheduler threads, which never receive
+KeyboardInterrupt.) ``fn`` must not wait for an emogram generation: that generation's passes
+would queue behind it, forever. The thread is started on first use, and again in a child process
+after ``fork``.
 """
 
 from __future__ import annotations
@@ -38,11 +42,12 @@ class _ForwardThread:
         self._start()
         done = threading.Event()
         box: list = []
-        self._queue.put((fn, args, done, box))
         interrupted: BaseException | None = None
-        while not done.is_set():
+        self._queue.put((fn, args, done, box))
+        while True:
             try:
-                done.wait()
+                if done.wait():
+                    break
             except BaseException as exc:  # Ctrl-C: raised once the pass is over, as a ctypes call
                 interrupted = exc          # would; until then it may use what the caller would free
         if interrupted is not None:
@@ -67,6 +72,7 @@ class _ForwardThread:
                 box.append((False, exc))
             finally:
                 done.set()
+                del fn, args, done, box  # keep nothing of the last call alive until the next
 
     def _after_fork(self) -> None:
         """In a forked child the thread does not exist (and the lock may be held): start afresh."""

@@ -198,3 +198,16 @@ def test_explain_through_the_shared_model_matches_an_uncached_model():
         assert Engine(bare).explain("glaciers", build_request(seed=11)).text == cached
     finally:
         bare.close()
+
+
+def test_the_flash_attention_setting_is_part_of_a_cache_files_identity(smol, monkeypatch, tmp_path):
+    """llama.cpp refuses a state saved with flash attention in a context without it (another KV
+    layout): the two settings must not share files, or each would overwrite the other's."""
+    from emogram.engine import _prompt_cache
+
+    monkeypatch.setattr(smol, "prompt_cache_dir", tmp_path, raising=False)
+    files = {}
+    for setting in ("auto", "off"):
+        monkeypatch.setenv("EMOGRAM_FLASH_ATTN", setting)
+        files[setting] = _prompt_cache(smol).file_for([1, 2, 3])
+    assert files["auto"] != files["off"]
