@@ -14,34 +14,21 @@ import argparse
 import os
 import statistics
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from emogram import models  # noqa: E402
-from emogram.machine import FLASH_ATTN  # noqa: E402
+from forward_rows import ms_per_decode  # noqa: E402
 
 
-def ms_per_pass(model, setting: int, prefix: int = 600, steps: int = 30) -> float:
-    os.environ["EMOGRAM_FLASH_ATTN"] = {v: k for k, v in FLASH_ATTN.items()}[setting]
-    try:  # read by Context, as in any emogram process
-        ctx = model.new_context(n_seq=9, n_ctx=9 * 1024)
+def ms_per_pass(model, setting: str) -> float:
+    """One-row passes after a 600-token prompt, in a 9-stream context like the scheduler's."""
+    os.environ["EMOGRAM_FLASH_ATTN"] = setting  # read by Context, as in any emogram process
+    try:
+        return ms_per_decode(model, rows=1, full=False, prefix=600, steps=30, n_seq=9)
     finally:
         os.environ.pop("EMOGRAM_FLASH_ATTN", None)
-    try:
-        tokens = [(1000 + i) % model.n_vocab for i in range(prefix)]
-        for i in range(0, prefix, 256):
-            chunk = tokens[i:i + 256]
-            ctx.decode(chunk, range(i, i + len(chunk)), [0] * len(chunk), [False] * len(chunk))
-        times = []
-        for k in range(steps):
-            t0 = time.perf_counter()
-            ctx.decode([(model.n_vocab // 2 + k) % model.n_vocab], [prefix + k], [0], [True])
-            times.append(time.perf_counter() - t0)
-        return statistics.median(times) * 1e3
-    finally:
-        ctx.close()
 
 
 def main() -> int:
@@ -51,14 +38,14 @@ def main() -> int:
     args = p.parse_args()
     for name in args.models:
         model = models.load(name)
-        runs: dict[int, list[float]] = {FLASH_ATTN["auto"]: [], FLASH_ATTN["off"]: []}
+        runs: dict[str, list[float]] = {"auto": [], "off": []}
         for r in range(args.rounds):
             order = list(runs) if r % 2 == 0 else list(runs)[::-1]
             for setting in order:
                 runs[setting].append(ms_per_pass(model, setting))
         auto, off = (statistics.median(runs[s]) for s in runs)
         print(f"{name}: auto (on) {auto:.2f} ms, off {off:.2f} ms per pass; off/auto time {off / auto:.2f} "
-              f"(rounds: auto {', '.join(f'{x:.1f}' for x in runs[-1])}; off {', '.join(f'{x:.1f}' for x in runs[0])})")
+              f"(rounds: auto {', '.join(f'{x:.1f}' for x in runs['auto'])}; off {', '.join(f'{x:.1f}' for x in runs['off'])})")
     return 0
 
 

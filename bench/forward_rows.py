@@ -23,8 +23,11 @@ from emogram import models  # noqa: E402
 from emogram.llama import Model  # noqa: E402
 
 
-def ms_per_decode(model, rows: int, full: bool, prefix: int, steps: int) -> float:
-    ctx = model.new_context(n_seq=rows, n_ctx=rows * 1024)
+def ms_per_decode(model, rows: int, full: bool, prefix: int, steps: int, n_seq: int | None = None) -> float:
+    """Median ms of a decode of ``rows`` rows (one per sequence) after a ``prefix``-token prompt, in
+    a context of ``n_seq`` sequence streams (default: ``rows``)."""
+    n_seq = n_seq or rows
+    ctx = model.new_context(n_seq=n_seq, n_ctx=n_seq * 1024)
     try:
         tokens = [1000 + i for i in range(prefix)]
         for i in range(0, prefix, 256):

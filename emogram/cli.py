@@ -258,7 +258,7 @@ def _doctor(argv: Sequence[str]) -> int:
     import platform
     import llama_cpp
     from . import llama, sampling
-    from .machine import flash_attention
+    from .machine import FLASH_ATTN, flash_attention
     from .models import DEFAULT_PRESET, PRESETS, prompt_cache_dir
     impl = sampling.active_implementation()
     prompts_dir = prompt_cache_dir()
@@ -274,8 +274,8 @@ def _doctor(argv: Sequence[str]) -> int:
         ("CPU advertises AMX", str(llama.cpu_advertises_amx())),
         ("extra buffer types", "on" if llama.use_extra_buffers()
          else "off (the default; EMOGRAM_EXTRA_BUFTS=1 turns them on where AMX is not advertised)"),
-        ("flash attention", {-1: "llama.cpp's choice (auto)", 0: "off", 1: "on"}[flash_attention(False)]
-         + " (EMOGRAM_FLASH_ATTN)"),
+        ("flash attention", {v: k for k, v in FLASH_ATTN.items()}[flash_attention()]
+         + " (EMOGRAM_FLASH_ATTN; auto: llama.cpp's choice)"),
         ("default model", f"{DEFAULT_PRESET} ({'installed' if PRESETS[DEFAULT_PRESET].installed() else 'missing'})"),
         ("prompt cache", "off (EMOGRAM_PROMPT_CACHE=0)" if prompts_dir is None
          else f"{prompts_dir} ({len(list(prompts_dir.glob('*.kv'))) if prompts_dir.is_dir() else 0} files)"),

@@ -45,7 +45,7 @@ class Context:
         cp.kv_unified = False  # a stream per sequence: its cells stay in position order
         cp.n_threads = cp.n_threads_batch = model.load_info.n_threads
         cp.no_perf = True
-        cp.flash_attn_type = flash_attention(model.load_info.gpu_offload)
+        cp.flash_attn_type = flash_attention()
         cp.embeddings = True  # the final hidden state of every output row, in batch order
         cp.pooling_type = C.LLAMA_POOLING_TYPE_NONE
         if self._capture is not None:

@@ -309,7 +309,7 @@ def _prompt_cache(model):
     # with flash attention in a context without it: the prefix would be evaluated every time)
     identity = (f"{model.path.resolve()}|{st.st_size}|{st.st_mtime_ns}|"
                 f"{getattr(llama_cpp, '__version__', '')}|{info.n_gpu_layers}|"
-                f"{info.extra_buffers}|unified-kv|fa{flash_attention(info.gpu_offload)}").encode()
+                f"{info.extra_buffers}|unified-kv|fa{flash_attention()}").encode()
     return PromptCache(directory, identity)
 
 

@@ -36,13 +36,12 @@ def use_extra_buffers() -> bool:
 FLASH_ATTN = {"auto": -1, "off": 0, "on": 1}  # llama.cpp's flash_attn_type values
 
 
-def flash_attention(gpu_offload: bool) -> int:
+def flash_attention() -> int:
     """llama.cpp's flash-attention setting for a context: llama.cpp's own choice ("auto", which
     turns it on here) unless ``EMOGRAM_FLASH_ATTN=auto|on|off`` says otherwise. On this CPU "off"
     took 0.71, 0.95 and 0.84 of the time per SmolLM2 pass in three runs, and no less on Gemma 3
     (``bench/flash_attn.py``). It is not the default: it changes the texts seeds give (36 of 47
-    Gemma answers), for no measured gain on the default model. ``gpu_offload`` is there for a
-    rule that depends on the device; there is none yet."""
+    Gemma answers), for no measured gain on the default model."""
     asked = os.environ.get("EMOGRAM_FLASH_ATTN", "").strip().lower()
     return FLASH_ATTN.get(asked, FLASH_ATTN["auto"])
 

@@ -175,7 +175,7 @@ def test_flash_attention_setting_reaches_llama_cpp(smol, monkeypatch):
     from emogram.machine import FLASH_ATTN, flash_attention
 
     monkeypatch.setenv("EMOGRAM_FLASH_ATTN", "junk")
-    assert flash_attention(False) == FLASH_ATTN["auto"]
+    assert flash_attention() == FLASH_ATTN["auto"]
     tokens = smol.tokenize("Emoji explanations.\nTopic: rain and snow over the hills\nEmoji:", add_special=True)
     logits = {}
     for setting in ("auto", "off", "auto"):
