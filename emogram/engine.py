@@ -231,7 +231,7 @@ class Engine:
                     lexicon_bias=request.lexicon, filler=filler, stats=stats, emit=emit,
                     started=box["job"].submitted, min_parts=gloss.min_parts(topic),
                     chain_bias=gloss.chain_bias(topic),
-                    likelihood=request.candidates > 1)
+                    likelihood=request.candidates > 1, tokenize=self.model.tokenize)
                 out.append(Sequence(shared=shared, own=own, script=script, stats=stats))
             return out
 

@@ -7,13 +7,14 @@ name each group.
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
 from emogram import EmojiFilter, Explainer, InputError, compile_grammar, parse
 from emogram import gloss
 from emogram.engine import Request
-from emogram.grammar import compile_group_grammar
+from emogram.grammar import Shape, compile_group_grammar
 from emogram.sampling import SamplingParams
 from emogram.stats import Result, Stats
 
@@ -185,3 +186,80 @@ def test_a_one_emoji_palette_may_still_repeat_its_emoji(gemma):
     assert_valid(e, max_tokens=96)
     assert {str(x) for x in e.emoji()} == {"🍎"}
     assert len(e.groups()) >= 2  # the shape still asks for two groups: the ban gave way
+
+
+class Spelling:
+    """A model that writes ``words`` for every part (each spelled from the vocabulary's tokens),
+    with random logits for everything else: what the script does with a part's words, apart from
+    what any real model would call them."""
+
+    def __init__(self, engine, words: str, seed: int = 0) -> None:
+        model = engine.model
+        self.spelled = model.tokenize(" " + words) + model.tokenize(":")
+        self.ids = set(self.spelled)
+        self.random = RandomLogits(model.n_vocab, seed, "plain", np.arange(model.n_vocab))
+        self.at = 0
+
+    def candidates(self) -> np.ndarray:
+        return self.random.candidates()
+
+    def full(self) -> np.ndarray:
+        logits = np.full(self.random.n, -50.0, dtype=np.float32)
+        logits[self.spelled[self.at % len(self.spelled)]] = 50.0
+        self.at += 1
+        return logits
+
+
+@pytest.mark.parametrize("words, named", [("lungs", "🫁"), ("volcano", "🌋"), ("magnet", "🧲")])
+def test_words_that_are_an_emojis_name_get_that_emoji(gemma_engine, words, named):
+    """"lungs" is 🫁's whole name: its group is 🫁 whatever the model would have written (Gemma
+    spells 🫁 in five byte pieces and wrote 🌬️). Later parts with the same words are left to the
+    model (no "🫁 ➡️ 🫁"), and without the lexicon nothing is named."""
+    grammar = compile_grammar(Shape(), EmojiFilter())
+    request = Request(grammar, SamplingParams(temperature=1.0), seed=3, max_tokens=96)
+    result, events = drive(gemma_engine, "how it works", request, Spelling(gemma_engine, words))
+    tree = parse(result.text, grammar=grammar)
+    groups = [str(g) for line in tree.lines for g in line.groups]
+    assert result.plan[0] == words and groups[0] == named
+    assert named not in groups[1:]
+    assert "".join(events) == result.text
+    off = Request(grammar, SamplingParams(temperature=1.0), seed=3, max_tokens=96, lexicon=0.0)
+    result, _ = drive(gemma_engine, "how it works", off, Spelling(gemma_engine, words))
+    assert parse(result.text).lines[0].groups[0].emoji[0].char != named
+
+
+def test_only_a_whole_name_by_a_margin_names_an_emoji():
+    """"heart" is in the name of a dozen hearts, none ahead of the rest: the model picks."""
+    from emogram.lexicon import related
+    lungs = related("lungs") + [("", 0.0)]
+    assert lungs[0][0] == "🫁" and lungs[0][1] >= gloss.NAMED_SCORE
+    assert lungs[0][1] - lungs[1][1] >= gloss.NAMED_MARGIN
+    hearts = related("heart")
+    assert hearts[0][1] - hearts[1][1] < gloss.NAMED_MARGIN
+
+
+@settings(max_examples=15)
+@given(data=st.data(), budget=st.integers(1, 40), seed=st.integers(0, 2**32))
+def test_named_groups_keep_the_shape_and_the_budget(gemma_engine, data, budget, seed):
+    """Every part is "lungs" (🫁 is five of Gemma's tokens): any shape, any budget, still valid,
+    within both, and streamed exactly as returned."""
+    shape = data.draw(shapes())
+    grammar = compile_grammar(shape, EmojiFilter())
+    request = Request(grammar, SamplingParams(temperature=1.0), seed=seed, max_tokens=budget)
+    cands = gemma_engine.setup(compile_group_grammar(shape, EmojiFilter()), gloss.END_TEXTS).candidates
+    if budget < cands.min_answer_tokens * shape.lines[0] * shape.steps[0]:
+        return
+    result, events = drive(gemma_engine, "how it works", request, Spelling(gemma_engine, "lungs", seed))
+    assert str(parse(result.text, grammar=grammar)) == result.text
+    assert "".join(events) == result.text
+    assert result.stats.eval_tokens <= budget
+
+
+@pytest.mark.parametrize("budget", range(2, 10))
+def test_a_named_group_never_overruns_a_small_budget(gemma_engine, budget):
+    """🫁 takes five tokens: with fewer left the model writes the group itself."""
+    grammar = compile_grammar(Shape(lines=1, steps=(1, 3)), EmojiFilter())
+    request = Request(grammar, SamplingParams(temperature=1.0), seed=1, max_tokens=budget)
+    result, events = drive(gemma_engine, "how it works", request, Spelling(gemma_engine, "lungs", 1))
+    assert str(parse(result.text, grammar=grammar)) == result.text == "".join(events)
+    assert result.stats.eval_tokens <= budget
