@@ -129,7 +129,12 @@ class NamedGroup:
     def step(self, out: Output) -> Step:
         g = self.gloss
         g.used[self.emoji] += 1
-        g.stats.eval_tokens += self.taken
+        stats = g.stats
+        stats.eval_tokens += self.taken
+        # a full group, as the grammar would say, unless no other group can be paid for after it
+        stats.stopped_by = "budget" if g.budget - self.taken < g.group_tokens else "grammar"
+        if not stats.first_emoji_seconds:
+            stats.first_emoji_seconds = time.perf_counter() - g.started
         g.emit(Event("lexeme", self.emoji))
         return Step(self.tokens[:-1], finished=True)
 

@@ -263,3 +263,4 @@ def test_a_named_group_never_overruns_a_small_budget(gemma_engine, budget):
     result, events = drive(gemma_engine, "how it works", request, Spelling(gemma_engine, "lungs", 1))
     assert str(parse(result.text, grammar=grammar)) == result.text == "".join(events)
     assert result.stats.eval_tokens <= budget
+    assert result.stats.stopped_by in {"budget", "grammar", "model"}
