@@ -22,7 +22,7 @@ import re
 from collections import defaultdict
 from typing import Mapping, Sequence
 
-from metrics import content, recurring
+from metrics import recurring
 from refs import EMOJILIB, Item, Normaliser
 
 DRAWS = 10

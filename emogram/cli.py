@@ -18,7 +18,7 @@ import sys
 from typing import Sequence
 
 from . import __version__
-from .errors import EmogramError, InputError
+from .errors import EmogramError
 
 COMMANDS = ("explain", "models", "grammar", "doctor", "batch")
 FORMATS = ("text", "gloss", "json", "mermaid", "html")

@@ -109,16 +109,13 @@ class WordPhase:
 
 
 class NamedGroup:
-    """A part whose words are an emoji's name ("lungs", "magnet", "coral"): that emoji, written
-    for the model instead of by it. A small model rarely writes an emoji it saw little of: Gemma
-    spells 🫁 in five byte pieces and wrote 🌬️ for "lungs", 💡 for "magnet", 🐠 for "coral",
-    though the lexicon's nudge was on them. On the tune half (``bench/quality.py``) precision
-    against the references rose 47.9% -> 51.0% for topics to explain and 59.6% -> 60.5% for
-    phrases; ELCo's stayed 45.5% (best-answer Jaccard 29.6% -> 30.3%)."""
+    """A part whose words are an emoji's name ("lungs"): that emoji, written for the model. A small
+    model rarely writes what it saw little of: Gemma spells 🫁 in five byte pieces and, nudged or
+    not, wrote 🌬️ for "lungs", 💡 for "magnet", 🐠 for "coral" (tune half: precision on topics to
+    explain 47.9% -> 51.0%, ``bench/quality.py``)."""
 
     full_logits = False
     end = None  # it never ends the answer: the model picks how it goes on
-    judge = None
 
     def __init__(self, emoji: str, tokens: list[int], gloss: "Gloss") -> None:
         self.emoji, self.tokens, self.gloss = emoji, tokens, gloss

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .errors import ModelError
-from .grammar import Operator, Shape
+from .grammar import Shape
 from .unicode import EmojiFilter
 
 INSTRUCTION = (

@@ -4,7 +4,6 @@ the directory's trust policy (private, no symlinks, size cap, prune only our own
 
 from __future__ import annotations
 
-import hashlib
 import os
 import subprocess
 import sys
@@ -126,7 +125,7 @@ def test_pruning_removes_only_our_own_files(tmp_path):
 def test_a_well_formed_file_llama_cpp_refuses_does_not_kill_the_process(tmp_path):
     """A file with our header and a valid checksum but a payload llama.cpp cannot read (another
     build's layout, say): llama.cpp's loader reports failure and the prefix is evaluated instead."""
-    code = f"""
+    code = """
 import hashlib
 from emogram import explain, models, prompts
 from emogram.api import _engine_for

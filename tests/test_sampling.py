@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 from emogram import InputError, InputTypeError
-from emogram.sampling import (PySampler, SamplingParams, active_implementation, make_sampler,
+from emogram.sampling import (PySampler, SamplingParams, make_sampler,
                               native_available)
 
 REQUIRE_NATIVE = os.environ.get("EMOGRAM_REQUIRE_NATIVE") == "1"
