@@ -37,14 +37,14 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from emogram.llama import usable_cores  # noqa: E402
+from emogram.backend.machine import usable_cores  # noqa: E402
 
 PATHS = ("loop", "batch-1", "workers-2", "ray-2")
 
 LOOP = r"""
 import json, sys, time
 from emogram import Explainer
-from emogram.llama import usable_cores
+from emogram.backend.machine import usable_cores
 topics, model, seed = sys.argv[1], sys.argv[2] or None, int(sys.argv[3])
 explainer = Explainer(model, threads=usable_cores())
 with open(topics, encoding="utf-8") as handle, open(sys.argv[4], "w", encoding="utf-8") as out:

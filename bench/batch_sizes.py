@@ -20,7 +20,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from emogram import Explainer  # noqa: E402
-from emogram import context as context_module  # noqa: E402
+from emogram.backend import context as context_module  # noqa: E402
 
 
 def main(argv=None) -> int:

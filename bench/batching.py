@@ -9,7 +9,7 @@ Printed, for the same topics, seeds and options:
 * aggregate answer tokens/s and topics/s for sequential decoding (``explain`` per topic, the exact
   path), ``explain_many`` at ``batch_size`` 1 (also exact), 2, 4, 8 and 16; how many texts equal
   the sequential ones; the mean rows per forward pass and the share of wall time in llama.cpp;
-* the batched forward-pass limit: the same widths decoded with ``emogram.context.Context``
+* the batched forward-pass limit: the same widths decoded with ``emogram.backend.context.Context``
   directly, argmax only, no constraint, through the output head the engine uses (the
   candidate-only head when ``Context.head_ok``, else llama.cpp's full logits: the script says which);
 * best-of-N (``candidates=8``) wall time against one answer, on the same topics and seeds;
@@ -40,11 +40,11 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-import emogram  # noqa: E402
 from emogram import Explainer  # noqa: E402
-from emogram import context as context_module  # noqa: E402
-from emogram import scheduler as scheduler_module  # noqa: E402
 from emogram.api import _batch_size  # noqa: E402
+from emogram.backend import context as context_module  # noqa: E402
+from emogram.backend.machine import active_implementation  # noqa: E402
+from emogram.decoding import scheduler as scheduler_module  # noqa: E402
 
 WIDTHS = (1, 2, 4, 8, 16)
 GOALS = {"speedup": 3.5, "of_limit": 0.9, "best_of_8": 2.5, "constraint_us": 100.0}
@@ -235,7 +235,7 @@ def main(argv=None) -> int:
     load_s = time.perf_counter() - t0
     print(f"model {ex.model_name} (load {load_s:.1f} s), {ex.model.load_info.n_threads} threads, "
           f"{n_topics} topics from bench/topics.json, seeds {args.seed}..{args.seed + n_topics - 1}, "
-          f"options {options or 'defaults'}, sampler {emogram.sampling.active_implementation()}")
+          f"options {options or 'defaults'}, sampler {active_implementation()}")
 
     t0 = time.perf_counter()
     prompt = capture_prompt(ex, topics[0], {"seed": args.seed, **options})

@@ -19,8 +19,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from emogram import models  # noqa: E402
-from emogram.llama import Model, cpu_advertises_amx  # noqa: E402
+from emogram.backend import models  # noqa: E402
+from emogram.backend.llama import Model  # noqa: E402
+from emogram.backend.machine import cpu_advertises_amx  # noqa: E402
 from single import SingleSequence  # noqa: E402
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from emogram import models  # noqa: E402
+from emogram.backend import models  # noqa: E402
 from forward_rows import ms_per_decode  # noqa: E402
 
 

@@ -19,8 +19,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from emogram import models  # noqa: E402
-from emogram.llama import Model  # noqa: E402
+from emogram.backend import models  # noqa: E402
+from emogram.backend.llama import Model  # noqa: E402
 
 
 def ms_per_decode(model, rows: int, full: bool, prefix: int, steps: int, n_seq: int | None = None) -> float:

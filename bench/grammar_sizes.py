@@ -18,7 +18,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from emogram import EmojiFilter, Shape, compile_grammar  # noqa: E402
-from emogram.unicode import inventory  # noqa: E402
+from emogram.language.unicode import inventory  # noqa: E402
 
 FILTERS = {
     "all (default)": EmojiFilter(),

@@ -1,6 +1,6 @@
 """llguidance backend for the constrained-decoding speed benchmark.
 
-It constrains decoding with the SAME grammar (emogram's lark text, see ``emogram.grammar``) on the
+It constrains decoding with the SAME grammar (emogram's lark text, see ``emogram.language.grammar``) on the
 SAME llama.cpp vocabulary as emogram's own engine, so the two can be timed side by side:
 
 * the tokenizer is llguidance's llama.cpp bridge, ``llguidance.llamacpp.lltokenizer_from_vocab``,
@@ -457,12 +457,12 @@ def _us(xs: Sequence[float]) -> tuple[float, float]:
 
 
 class _Oracle:
-    """emogram's own recogniser (``emogram.matcher``) over emogram's candidate tokens
-    (``emogram.prefilter``), for a full-mask comparison with llguidance at a state."""
+    """emogram's own recogniser (``emogram.constraint.matcher``) over emogram's candidate tokens
+    (``emogram.constraint.prefilter``), for a full-mask comparison with llguidance at a state."""
 
     def __init__(self, model: Any, grammar: Any) -> None:
-        from emogram.prefilter import prefilter
-        from emogram.matcher import matcher_for
+        from emogram.constraint.matcher import matcher_for
+        from emogram.constraint.prefilter import prefilter
         self.matcher = matcher_for(grammar)
         cands = prefilter(model, self.matcher, ())
         self.content = [int(t) for t in cands.tokens[:cands.n_content]]
@@ -537,9 +537,9 @@ def _feed(c: LLGuidanceConstraint, model: Any, text: str, oracle: _Oracle | None
 
 def check_agreement(model: Any, grammar: Any, c: LLGuidanceConstraint) -> bool:
     """(2): llguidance (converted grammar) against emogram's matcher and ``language.parse``."""
+    from emogram import parse
+    from emogram.constraint.matcher import matcher_for
     from emogram.errors import ParseError
-    from emogram.language import parse
-    from emogram.matcher import matcher_for
 
     emogram_matcher = matcher_for(grammar)
     oracle = _Oracle(model, grammar)
@@ -705,10 +705,10 @@ def _show_decode(label: str, r: dict[str, Any]) -> None:
 
 
 def run_model(name: str, prompt: str, max_tokens: int, full_checks: bool) -> dict[str, Any]:
-    from emogram import models
-    from emogram.grammar import compile_grammar, inventory_lark
-    from emogram.language import parse
-    from emogram.matcher import matcher_for
+    from emogram import parse
+    from emogram.backend import models
+    from emogram.constraint.matcher import matcher_for
+    from emogram.language.grammar import compile_grammar, inventory_lark
 
     print(f"\n=== {name} ===")
     t0 = time.perf_counter()
@@ -783,7 +783,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"convert_lark: {len(CONVERSION_CASES) - len(failures)}/{len(CONVERSION_CASES)} cases pass")
     for f in failures:
         print(f"  FAIL {f}")
-    from emogram.grammar import compile_grammar
+    from emogram.language.grammar import compile_grammar
     converted = convert_lark(compile_grammar().lark)
     print("converted grammar (comments dropped, EMOJI regex shortened):")
     for line in converted.splitlines():

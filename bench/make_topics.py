@@ -20,7 +20,7 @@ TEMPLATES = ("{w}", "how a {w} works", "the history of the {w}", "a lost {w}", "
 
 
 def topics(n: int, seed: int = 10_000) -> list[str]:
-    from emogram.lexicon import _lexicon
+    from emogram.knowledge.lexicon import _lexicon
     words = sorted({w for entry in _lexicon().entries for w in entry.cldr
                     if w.isalpha() and w.islower() and 3 <= len(w) <= 12})
     out = [t.format(w=w) for w in words for t in TEMPLATES]

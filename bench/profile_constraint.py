@@ -36,7 +36,7 @@ def decode(model: str, passes: int) -> None:
 
 def report(path: Path) -> None:
     import linecache
-    engine_file = str(HERE.parent / "emogram" / "engine.py")
+    engine_file = str(HERE.parent / "emogram" / "decoding" / "engine.py")
     loop = collections.Counter()
     total = 0
     for line in path.read_text(encoding="utf-8", errors="replace").splitlines():

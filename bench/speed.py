@@ -45,11 +45,15 @@ sys.path.insert(0, str(HERE))
 import llama_cpp  # noqa: E402
 from llama_cpp import Llama, LlamaGrammar  # noqa: E402
 
-from emogram import compile_grammar, forward_thread, models, prompts  # noqa: E402
+from emogram import compile_grammar  # noqa: E402
 from emogram.api import _engine_for, build_request  # noqa: E402
-from emogram.grammar import Lit, structure_rules  # noqa: E402
-from emogram.llama import GrammarSampler, use_extra_buffers  # noqa: E402
-from emogram.sampling import SamplingParams, make_sampler, native_available  # noqa: E402
+from emogram.backend import forward_thread, models  # noqa: E402
+from emogram.backend.llama import GrammarSampler  # noqa: E402
+from emogram.backend.machine import native_available, use_extra_buffers  # noqa: E402
+from emogram.decoding.sampling import SamplingParams, make_sampler  # noqa: E402
+from emogram.knowledge import prompts  # noqa: E402
+from emogram.language.ebnf import Lit  # noqa: E402
+from emogram.language.grammar import structure_rules  # noqa: E402
 from single import SingleSequence  # noqa: E402
 
 PROMPT_TOPICS = ["transformers (machine learning)", "photosynthesis", "the French Revolution", "making coffee"]
@@ -86,8 +90,9 @@ def amx_guard():
 
 def flat_gbnf() -> str:
     """The naive grammar: emogram's structure, but the emoji rule one flat list of literals."""
-    from emogram.grammar import content_emoji, _gbnf_expr, simplify
-    from emogram.unicode import EmojiFilter
+    from emogram.language.ebnf import _gbnf_expr, simplify
+    from emogram.language.grammar import content_emoji
+    from emogram.language.unicode import EmojiFilter
     rules = structure_rules(compile_grammar().shape)
     lines = [f"{name} ::= {_gbnf_expr(simplify(expr))}" for name, expr in rules.items()]
     alts = " | ".join(_gbnf_expr(Lit(e)) for e in content_emoji(EmojiFilter()))

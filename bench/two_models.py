@@ -19,7 +19,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from emogram import Explainer, models  # noqa: E402
+from emogram import Explainer  # noqa: E402
+from emogram.backend import models  # noqa: E402
 from emogram.options import build_request  # noqa: E402
 
 TOPICS = ["photosynthesis", "the French Revolution", "making coffee", "transformers"]

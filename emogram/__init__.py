@@ -5,9 +5,11 @@
     📄 ➡️ 🔤🔢 ➕ 📍
     ➡️ 👀🔄 🟰 🧠
 
-The data flows one way: ``unicode`` (emoji inventory) -> ``grammar`` (GBNF + lark) -> ``engine``
-(constrained decoding on a GGUF model, ``scheduler`` + ``llama``) -> ``language`` (parse, tree) ->
-``render`` (words, JSON, Mermaid, HTML).
+One package per layer, imports flowing one way (docs/architecture.md): ``language`` (the emoji
+inventory, the grammar, the tree, the renderers), ``constraint`` (which tokens may follow),
+``knowledge`` (the lexicon, the prompts), ``backend`` (llama.cpp), ``decoding`` (the sequences and
+their scheduler), then ``api`` and ``options`` (the public functions), ``jobs`` (batch jobs) and
+``cli``.
 
 ``import emogram`` does not load llama.cpp: the names that need a model (``explain`` and the rest
 of ``emogram.api``) are imported on first use, so ``emogram.parse`` and the renderers stay light.
@@ -18,18 +20,17 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__version__ = "0.1.0"
-
+from ._version import __version__
 from .errors import (DecodingError, EmogramError, GrammarError, InputError, InputTypeError,
                      ModelError, ParseError)
-from .explanation import Explanation, parse
-from .grammar import Operator, Shape, compile_grammar
-from .language import Emoji, Group, Line, Tree
-from .unicode import EmojiFilter
+from .language.explanation import Explanation, parse
+from .language.grammar import Operator, Shape, compile_grammar
+from .language.tree import Emoji, Group, Line, Tree
+from .language.unicode import EmojiFilter
 
 _LAZY = {name: "api" for name in ("explain", "stream", "explain_many", "explain_iter", "aexplain",
                                   "astream", "Explainer")}
-_LAZY.update({name: "batching" for name in ("batch", "BatchRun", "BatchRecord")})
+_LAZY.update({name: "jobs.batching" for name in ("batch", "BatchRun", "BatchRecord")})
 
 __all__ = [
     "__version__",

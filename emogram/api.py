@@ -16,10 +16,10 @@ import sys
 import threading
 from typing import AsyncIterator, Iterable, Iterator, Sequence
 
-from . import models
-from .engine import Engine, Request
+from .backend import models
+from .decoding.engine import Engine, Request
 from .errors import DecodingError, EmogramError, InputError, InputTypeError
-from .explanation import Explanation, parse
+from .language.explanation import Explanation, parse
 from .options import build_request, check_seed, clean_topic, per_topic_seeds, topic_list
 from .stats import Event
 

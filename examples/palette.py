@@ -4,7 +4,7 @@
 """
 
 from emogram import explain
-from emogram.unicode import lookup, split_emoji
+from emogram.language.unicode import lookup, split_emoji
 
 fruit = "🍎🍐🍊🍋🍌🍉🍇🍓🫐🍒🍑🥭🍍🥥🥝🔪🥣🧊🍯"
 salad = explain("a fruit salad", palette=fruit, seed=3)

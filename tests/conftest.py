@@ -32,13 +32,13 @@ if "EMOGRAM_PROMPT_CACHE" not in os.environ:
 
 @pytest.fixture(scope="session")
 def gemma():
-    from emogram import models
+    from emogram.backend import models
     return models.load("gemma3-270m")
 
 
 @pytest.fixture(scope="session")
 def smol():
-    from emogram import models
+    from emogram.backend import models
     return models.load("smollm2-135m")
 
 

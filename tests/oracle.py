@@ -8,7 +8,7 @@ every token was allowed and an end-of-generation token is allowed at the end.
 
 from __future__ import annotations
 
-from emogram.llama import GrammarSampler, Model
+from emogram.backend.llama import GrammarSampler, Model
 
 
 class GBNFOracle:

@@ -13,14 +13,16 @@ import textwrap
 
 import pytest
 
-from emogram import Shape, prompts
+from emogram import Shape
+from emogram.knowledge import prompts
+from emogram.language.unicode import EmojiFilter
 from emogram.options import clean_topic
-from emogram.unicode import EmojiFilter
 
 CHILD = textwrap.dedent(r'''
     import sys
     import numpy as np
-    from emogram import models, compile_grammar
+    from emogram import compile_grammar
+    from emogram.backend import models
     from emogram.errors import GrammarError, InputError, ModelError
 
     m = models.load(sys.argv[1])
@@ -103,8 +105,9 @@ def test_control_the_child_check_does_see_an_abort():
     """Control: the same call without emogram's check (a refused token straight into llama.cpp)
     kills the child, so a passing test above means the checks held, not that aborts go unseen."""
     code = textwrap.dedent('''
-        from emogram import models, compile_grammar
-        from emogram.llama import C
+        from emogram import compile_grammar
+        from emogram.backend import models
+        from emogram.backend.library import C
         m = models.load("smollm2-135m")
         g = m.grammar(compile_grammar().gbnf)
         C.llama_sampler_accept(g._ptr, m.tokenize("hello")[0])

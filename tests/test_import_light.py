@@ -20,7 +20,7 @@ PROBE = r"""
 import contextlib, io, json, runpy, sys
 
 import emogram
-from emogram import render
+from emogram.language import render
 
 e = emogram.parse("🐝 ➡️ 🌸🌼 ➡️ 💧\n➡️ 🏠 ➕ 🐝🐝🐝 ➡️ 🍯")
 out = {"text": str(e), "lines": len(e.lines)}
@@ -67,7 +67,7 @@ def test_the_probe_would_see_llama_cpp_if_it_were_loaded():
     """The check itself works: importing the model layer does map libllama into the process."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [env.get("PYTHONPATH")])])
-    code = ("import sys, emogram.llama\n"
+    code = ("import sys, emogram.backend.llama\n"
             "maps = open('/proc/self/maps').read()\n"
             "print('llama_cpp' in sys.modules, 'libllama' in maps)")
     run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,

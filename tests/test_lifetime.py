@@ -18,9 +18,9 @@ import pytest
 
 import emogram
 from emogram import Explainer, ModelError, compile_grammar
-from emogram.engine import Engine
-from emogram.judge import VerdictCache
-from emogram.llama import Model
+from emogram.backend.llama import Model
+from emogram.constraint.judge import VerdictCache
+from emogram.decoding.engine import Engine
 from emogram.options import build_request
 
 HERE = Path(__file__).resolve().parent
@@ -30,7 +30,8 @@ HERE = Path(__file__).resolve().parent
 CHILD = r'''
 import asyncio, json, sys, threading, time
 import emogram
-from emogram import Explainer, ModelError, models
+from emogram import Explainer, ModelError
+from emogram.backend import models
 
 how = sys.argv[1]
 ex = Explainer("gemma3-270m")
@@ -136,7 +137,7 @@ def test_closing_the_model_under_running_generations(how):
 @pytest.fixture
 def private_model():
     """A SmolLM2 of this test's own (not the shared one the other tests use)."""
-    from emogram import models
+    from emogram.backend import models
     model = Model(models.resolve("smollm2-135m").path, prompt_cache=models.prompt_cache_dir())
     yield model
     model.close()
@@ -224,8 +225,8 @@ def test_caches_stay_bounded_with_many_palettes(gemma, monkeypatch):
     oldest setups are dropped and freed, the memos stop growing, and the model keeps one engine.
     The bounds are lowered here so that eight palettes cross them; the README states the real ones."""
     from emogram import api
-    from emogram.grammar import compile_grammar as compiled
-    from emogram.matcher import matcher_for
+    from emogram.constraint.matcher import matcher_for
+    from emogram.language.grammar import compile_grammar as compiled
     assert (Engine.MAX_SETUPS, VerdictCache.MAX_STATES, VerdictCache.MAX_MOVES) == (32, 20_000, 200_000)
     assert compiled.cache_info().maxsize == 64 and matcher_for.cache_info().maxsize == 32
     monkeypatch.setattr(Engine, "MAX_SETUPS", 3)
@@ -259,8 +260,8 @@ def test_a_finished_answer_frees_its_decoding_state_without_the_cycle_collector(
     """A retired job sits in a reference cycle (job, callbacks, sequences) until the cyclic
     collector runs; its sequences must not keep their scripts (a glossed answer's word biases and
     samplers, ~2 MB) alive that long. With the collector off, the live scripts do not pile up."""
-    from emogram.gloss import Gloss
-    from emogram.sequence import Phases
+    from emogram.decoding.gloss import Gloss
+    from emogram.decoding.sequence import Phases
 
     def live() -> int:
         return sum(isinstance(o, (Gloss, Phases)) for o in gc.get_objects())

@@ -16,8 +16,8 @@ import pytest
 import emogram
 from emogram import (EmojiFilter, Explainer, InputError, InputTypeError, ModelError, Shape,
                      compile_grammar)
+from emogram.language.unicode import inventory, parse_version, versions
 from emogram.options import build_request
-from emogram.unicode import inventory, parse_version, versions
 
 NOWHERE = "/nonexistent/emogram-test-model.gguf"
 

@@ -9,10 +9,10 @@ from hypothesis import Phase, find as _find, given, settings, strategies as st
 from hypothesis.errors import NoSuchExample
 
 from emogram import EmojiFilter, Operator, ParseError, Shape, Tree, compile_grammar, parse
-from emogram.grammar import MAX_EMOJI_PER_GROUP, MAX_LINES, MAX_STEPS
-from emogram.matcher import matcher_for
+from emogram.constraint.matcher import matcher_for
+from emogram.language.grammar import MAX_EMOJI_PER_GROUP, MAX_LINES, MAX_STEPS
+from emogram.language.unicode import lookup
 from emogram.testing import emoji, explanations, near_misses, shapes
-from emogram.unicode import lookup
 
 FILTERS = [
     EmojiFilter(),

@@ -1,0 +1,147 @@
+"""GGUF files read without llama.cpp: a header check before llama.cpp opens a file, and the tensor
+table, so the candidate-only output head (``head.py``) can find the output matrix.
+
+llama.cpp aborts on some malformed files instead of returning an error, and ctypes cannot catch
+that; so emogram refuses anything that is not plainly a GGUF file first (``check_header``). The
+tensor table is read with bounds checks on every length, so a corrupt table is a ``ModelError``.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import ModelError
+
+GGUF_MAGIC = b"GGUF"
+
+# GGUF metadata value types: size in bytes of the fixed-size ones.
+_FIXED = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
+_FORMAT = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q",
+           11: "<q", 12: "<d"}
+_STRING, _ARRAY = 8, 9
+
+
+def check_header(path: str | os.PathLike[str]) -> Path:
+    """Refuse anything that is not a readable GGUF file, naming the path, before llama.cpp sees it."""
+    p = Path(path)
+    try:
+        p = p.expanduser()
+    except RuntimeError:  # "~name/..." for a user that does not exist: the path as written
+        pass
+    try:
+        found, is_dir = p.exists(), p.is_dir()
+    except OSError as exc:  # a name too long, a loop of links: not a model file either way
+        raise ModelError(f"cannot use model path {_short(p)}: {exc.strerror or exc}") from None
+    if not found:
+        raise ModelError(f"model file not found: {_short(p)}")
+    if is_dir:
+        raise ModelError(f"model path is a directory, not a .gguf file: {p}")
+    try:
+        with p.open("rb") as f:
+            head = f.read(24)
+    except OSError as exc:
+        raise ModelError(f"cannot read model file {p}: {exc.strerror or exc}") from exc
+    if head[:4] != GGUF_MAGIC:
+        raise ModelError(f"not a GGUF model file (it starts with {head[:4]!r}, not b'GGUF'): {p}")
+    if len(head) < 24:
+        raise ModelError(f"GGUF model file is truncated ({len(head)} bytes): {p}")
+    version, n_tensors, n_kv = struct.unpack("<IQQ", head[4:24])
+    if version not in (2, 3):
+        raise ModelError(f"unsupported GGUF version {version} (llama.cpp reads 2 and 3): {p}")
+    if n_tensors == 0 or n_tensors > 1_000_000 or n_kv > 1_000_000:
+        raise ModelError(f"GGUF header of {p} is implausible ({n_tensors} tensors, {n_kv} keys)")
+    return p
+
+
+def _short(p: Path, limit: int = 300) -> str:
+    text = str(p)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
+@dataclass(frozen=True)
+class Tensor:
+    name: str
+    dims: tuple[int, ...]  # ne[0] first: a matrix of n rows of k values is (k, n)
+    ggml_type: int
+    offset: int  # absolute, in the file
+
+
+@dataclass(frozen=True)
+class TensorTable:
+    """Scalar metadata (arrays are skipped) and where each tensor's data lies in the file."""
+
+    metadata: dict[str, object]
+    tensors: dict[str, Tensor]
+    size: int
+
+
+class _Reader:
+    def __init__(self, data: mmap.mmap, path: Path) -> None:
+        self.data, self.path, self.at = data, path, 0
+
+    def take(self, fmt: str):
+        size = struct.calcsize(fmt)
+        if self.at + size > len(self.data):
+            raise ModelError(f"GGUF file {self.path} ends inside its header")
+        value = struct.unpack_from(fmt, self.data, self.at)
+        self.at += size
+        return value[0] if len(value) == 1 else value
+
+    def string(self) -> str:
+        n = self.take("<Q")
+        if n > 1 << 24 or self.at + n > len(self.data):
+            raise ModelError(f"GGUF file {self.path} has a string of implausible length {n}")
+        text = bytes(self.data[self.at:self.at + n]).decode("utf-8", errors="replace")
+        self.at += n
+        return text
+
+    def value(self, kind: int) -> object:
+        if kind == _STRING:
+            return self.string()
+        if kind == _ARRAY:
+            inner, n = self.take("<I"), self.take("<Q")
+            if inner in _FIXED:
+                self.at += _FIXED[inner] * n
+                if self.at > len(self.data):
+                    raise ModelError(f"GGUF file {self.path} ends inside an array")
+            else:
+                for _ in range(n):
+                    self.value(inner)
+            return None  # arrays (the vocabulary) are not needed here
+        if kind not in _FORMAT:
+            raise ModelError(f"GGUF file {self.path} has an unknown metadata type {kind}")
+        return self.take(_FORMAT[kind])
+
+
+def read_table(path: str | os.PathLike[str]) -> TensorTable:
+    """The metadata scalars and tensor table of a GGUF file (checked with ``check_header`` first)."""
+    p = check_header(path)
+    with p.open("rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        r = _Reader(data, p)
+        r.at = 8
+        n_tensors, n_kv = r.take("<Q"), r.take("<Q")
+        metadata: dict[str, object] = {}
+        for _ in range(n_kv):
+            key = r.string()
+            value = r.value(r.take("<I"))
+            if value is not None:
+                metadata[key] = value
+        infos = []
+        for _ in range(n_tensors):
+            name = r.string()
+            n_dims = r.take("<I")
+            if not 1 <= n_dims <= 4:
+                raise ModelError(f"GGUF tensor {name!r} in {p} has {n_dims} dimensions")
+            dims = tuple(r.take("<Q") for _ in range(n_dims))
+            infos.append((name, dims, r.take("<I"), r.take("<Q")))
+        align = metadata.get("general.alignment", 32)
+        if not isinstance(align, int) or align <= 0:
+            raise ModelError(f"GGUF file {p} has an invalid alignment {align!r}")
+        start = (r.at + align - 1) // align * align
+        size = len(data)
+    tensors = {name: Tensor(name, dims, kind, start + off) for name, dims, kind, off in infos}
+    return TensorTable(metadata, tensors, size)

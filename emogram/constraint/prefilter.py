@@ -1,0 +1,120 @@
+"""The pre-filter: which tokens of a vocabulary could ever appear in emoji-only text.
+
+Computed once per (vocabulary, grammar): a few hundred to 1,500 tokens of a vocabulary of 49k to
+262k, plus the tokens that end an answer. Every step of the emoji phase draws among these only,
+and the candidate-only head (``backend/head.py``) computes logits for these only.
+
+This module knows a vocabulary only through the small ``Vocabulary`` protocol, not llama.cpp.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from ..errors import DecodingError
+from .budget import TokenDistance
+from .lexeme_dfa import utf8_len
+from .matcher import Matcher
+
+
+class Vocabulary(Protocol):
+    """What the engine needs to know of a model's tokens."""
+
+    n_vocab: int
+
+    def pieces(self) -> list[bytes]: ...  # the bytes each token stands for
+
+    def eog_tokens(self) -> list[int]: ...  # end-of-generation tokens
+
+    def is_control(self, token: int) -> bool: ...
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """The tokens worth considering for one (vocabulary, grammar), computed once."""
+
+    tokens: np.ndarray  # int32, content tokens then end tokens
+    pieces: tuple[bytes, ...]
+    n_content: int
+    eog: int | None  # one end-of-generation token, to ask the grammar "may the text end here?"
+    distance: TokenDistance  # tokens still needed to finish, from any matcher state
+    min_answer_tokens: float  # tokens of the shortest complete answer (smaller budgets are refused)
+    partial: np.ndarray  # bool: content tokens holding only part of a character
+
+
+def _alphabet(matcher: Matcher) -> set[int]:
+    return {cp for kids in matcher.children for cp in kids}
+
+
+def prefilter(vocab: Vocabulary, matcher: Matcher, end_texts: tuple[str, ...],
+              name: str = "the model") -> Candidates:
+    """Tokens whose bytes could appear inside emoji-only text, and the tokens that end an answer."""
+    alphabet = _alphabet(matcher)
+    encodings = [chr(cp).encode() for cp in alphabet]
+    prefixes = {e[:k] for e in encodings for k in range(1, len(e))}
+    suffixes = {e[k:] for e in encodings for k in range(1, len(e))}
+    infixes = {e[a:b] for e in encodings for a in range(1, len(e)) for b in range(a + 1, len(e) + 1)}
+
+    def fits(piece: bytes) -> bool:
+        if not piece or piece[0] == 0:
+            return False
+        i = 0
+        while i < len(piece) and i < 3 and 0x80 <= piece[i] <= 0xBF:
+            i += 1
+        if i == len(piece):
+            return piece in infixes
+        if i and piece[:i] not in suffixes:
+            return False
+        body = piece[i:]
+        k = len(body) - 1
+        while k > 0 and 0x80 <= body[k] <= 0xBF:
+            k -= 1
+        need = utf8_len(body[k])
+        if need == 0:
+            return False
+        if k + need > len(body):
+            if body[k:] not in prefixes:
+                return False
+            body = body[:k]
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            return False
+        return all(ord(c) in alphabet for c in text)
+
+    pieces = vocab.pieces()
+    content, ends = [], []
+    end_bytes = tuple(t.encode() for t in end_texts)
+    eog = set(vocab.eog_tokens())
+    used_bytes = bytes(sorted({b for e in encodings for b in e} | set(b" \t\r\n\x0b\x0c")))
+    for tok, piece in enumerate(pieces):
+        if tok in eog:
+            ends.append(tok)
+        elif end_bytes and any(piece.startswith(e) and not piece[len(e):].strip() for e in end_bytes):
+            if not vocab.is_control(tok):
+                ends.append(tok)
+        elif piece.translate(None, used_bytes) or not piece:  # a byte no emoji text has: most tokens
+            continue
+        elif vocab.is_control(tok):
+            continue
+        elif fits(piece):
+            content.append(tok)
+    if not content:
+        raise DecodingError(f"no token of {name} can write an emoji")
+    judge_eog = next((t for t in ends if t in eog), None)
+    tokens = np.array(content + ends, dtype=np.int32)
+    distance = TokenDistance(matcher, [pieces[t] for t in content])
+    partial = np.array([not _whole_characters(pieces[t]) for t in content] + [False] * len(ends))
+    return Candidates(tokens, tuple(pieces[t] for t in tokens), len(content), judge_eog, distance,
+                      distance.cost(matcher.initial), partial)
+
+
+def _whole_characters(piece: bytes) -> bool:
+    try:
+        piece.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
