@@ -14,7 +14,8 @@ import pytest
 
 BENCH = Path(__file__).resolve().parent.parent / "bench"
 SCRIPTS = sorted(p.stem for p in BENCH.glob("*.py"))
-OPTIONAL = {"llg": "llguidance"}  # scripts that need a package the test extra does not install
+# scripts that need a package the test extra does not install
+OPTIONAL = {"llg": "llguidance", "llg_checks": "llguidance", "llg_constraint": "llguidance"}
 
 
 @pytest.mark.parametrize("name", SCRIPTS)
@@ -29,7 +30,7 @@ def test_each_bench_script_imports(name):
 
 def test_the_scripts_import_check_sees_a_broken_import(tmp_path):
     """Control: a script importing a name the library no longer has fails the check's command."""
-    (tmp_path / "broken.py").write_text("from emogram.engine import _split_prompt\n")
+    (tmp_path / "broken.py").write_text("from emogram.decoding.engine import _split_prompt\n")
     code = f"import sys; sys.path.insert(0, {str(tmp_path)!r}); import broken"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode != 0 and "_split_prompt" in out.stderr
