@@ -1,7 +1,7 @@
 """Screenshot the golden example's ``to_html()`` page in headless Chromium: writes docs/render.png.
 
 Run from the repository root:  python docs/render_screenshot.py  [--out PATH] [--chromium BINARY]
-Uses the same flags as tests/test_render_browser.py; nothing is fetched from the network.
+Uses the same flags as tests/language/test_render_browser.py; nothing is fetched from the network.
 """
 
 from __future__ import annotations
