@@ -1,0 +1,29 @@
+"""Every topic emogram is evaluated on, so that nothing taught to the model is one of them.
+
+The sets live in the repository's ``bench/`` folder (not in the wheel): the annotators' topics
+(both halves), ELCo's phrases, ``bench/topics.json``, and the stage references (``bench/references/
+stages.json``) whose topics the blind readings use.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..errors import InputError
+
+BENCH = Path(__file__).resolve().parents[2] / "bench"
+
+
+def evaluation_topics(bench: Path = BENCH) -> list[str]:
+    refs = bench / "references"
+    if not (refs / "annotators.json").is_file():
+        raise InputError(f"the evaluation sets are not here ({refs}); run from a checkout of emogram")
+    topics = [it["topic"] for it in json.loads((refs / "annotators.json").read_text(encoding="utf-8"))["items"]]
+    topics += [t["topic"] for t in json.loads((bench / "topics.json").read_text(encoding="utf-8"))["topics"]]
+    topics += [line.strip() for line in (refs / "elco_phrases.txt").read_text(encoding="utf-8").splitlines()
+               if line.strip() and not line.startswith("#")]
+    stages = refs / "stages.json"
+    if stages.is_file():
+        topics += [it["topic"] for it in json.loads(stages.read_text(encoding="utf-8"))["items"]]
+    return list(dict.fromkeys(topics))
