@@ -49,6 +49,7 @@ import emoji  # noqa: E402
 import baselines  # noqa: E402
 import metrics  # noqa: E402
 import refs  # noqa: E402
+import stages  # noqa: E402
 
 
 @dataclass
@@ -59,8 +60,10 @@ class Strategy:
 
 
 STRATEGIES = {
-    "default": Strategy("default", {}, "emogram.explain's defaults: a word then its emoji for each "
-                                       "part (plan), lexicon 2, temperature 0.3"),
+    "default": Strategy("default", {}, "emogram.explain's defaults: the shipped adapter, a word then "
+                                       "its emoji for each part (plan), lexicon 2, temperature 0.3"),
+    "no-adapter": Strategy("no-adapter", {"adapter": False}, "the defaults without the adapter: the "
+                                                             "few-shot glossed prompt (the default before issue 22)"),
     "direct": Strategy("direct", {"plan": False}, "no plan: emoji straight after 8 few-shot examples "
                                                   "(the default before the plan; issue 13's 'today')"),
     "no-lexicon": Strategy("no-lexicon", {"lexicon": False}, "the plan without the lexicon's bias"),
@@ -135,17 +138,20 @@ def generate(model, strategies, items, seeds, warmup=()) -> tuple[str, dict, dic
     topics: a process's first answers are slow while llama.cpp's grammar verdicts are first asked
     and remembered (see README, Speed), and would otherwise inflate s/answer for the first topics."""
     from emogram import Explainer
-    explainer = Explainer(model)
     outputs: dict[str, dict] = {}
     warm: dict[str, float] = {}
     total = len(strategies) * len(items) * len(seeds)
     done = 0
+    names = set()
     for st in strategies:
+        options = dict(st.options)
+        explainer = Explainer(model, adapter=options.pop("adapter", None))  # a model-level option
+        names.add(explainer.model_name)
         cache: dict[tuple, dict] = {}  # the same topic text in two sets is asked once
         per_key = outputs.setdefault(st.name, {})
         t0 = time.perf_counter()
         for topic in warmup:
-            explainer.explain(topic, seed=0, **st.options)
+            explainer.explain(topic, seed=0, **options)
         warm[st.name] = round(time.perf_counter() - t0, 2)
         t0 = time.perf_counter()
         for it in items:
@@ -153,11 +159,13 @@ def generate(model, strategies, items, seeds, warmup=()) -> tuple[str, dict, dic
                 if (it.topic, seed) not in cache:
                     start = time.perf_counter()
                     try:
-                        text, err = explainer.explain(it.topic, seed=seed, **st.options).text, None
+                        e = explainer.explain(it.topic, seed=seed, **options)
+                        text, plan, err = e.text, list(e.plan), None
                     except Exception as exc:  # noqa: BLE001 - counted as invalid, reported
-                        text, err = "", f"{type(exc).__name__}: {exc}"
+                        text, plan, err = "", [], f"{type(exc).__name__}: {exc}"
                         print(f"  FAILED {it.topic!r}: {err}", file=sys.stderr)
-                    rec = {"seed": seed, "text": text, "seconds": round(time.perf_counter() - start, 4),
+                    rec = {"seed": seed, "text": text, "plan": plan,
+                           "seconds": round(time.perf_counter() - start, 4),
                            "valid": bool(text) and is_valid(text)}
                     if err:
                         rec["error"] = err
@@ -167,7 +175,7 @@ def generate(model, strategies, items, seeds, warmup=()) -> tuple[str, dict, dic
                 if done % 25 == 0:
                     print(f"  {done}/{total} answers", file=sys.stderr)
         print(f"{st.name}: {len(items) * len(seeds)} answers in {time.perf_counter() - t0:.0f}s", file=sys.stderr)
-    return explainer.model_name, outputs, warm
+    return " + ".join(sorted(names)), outputs, warm
 
 
 # --- scoring (from saved texts: the same code scores a fresh run and --rescore) ------------------
@@ -234,6 +242,44 @@ def score_run(result: dict, sets, norm) -> list[dict]:
                            "topics": len(items), "recurring_min_topics": metrics.recurring_threshold(len(items)),
                            "rows": score_group(result, items, norm, pool)})
     return tables
+
+
+def stage_tables(result: dict) -> list[dict]:
+    """Stage recall (bench/stages.py) for the topics to explain that have stage references: each
+    strategy's plans, the topic's own words (the floor) and the writers against each other."""
+    refs_by_topic = stages.load()
+    tables = []
+    for half in ("tune", "held-out"):
+        keys = [k for k, it in result["items"].items()
+                if it["kind"] == "topic" and it["topic"] in refs_by_topic and it["half"] == half]
+        if not keys:
+            continue
+        rows = []
+        for name, st in result["strategies"].items():
+            scores = [stages.recall(rec.get("plan") or [], refs_by_topic[result["items"][k]["topic"]])
+                      for k in keys for rec in st["outputs"].get(k, [])]
+            if scores:
+                rows.append({"system": f"{result['model']} / {name}", "n": len(scores),
+                             "stage_recall": sum(scores) / len(scores)})
+        topics = [result["items"][k]["topic"] for k in keys]
+        rows.append({"system": "the topic's own words as the plan", "n": len(topics),
+                     "stage_recall": sum(stages.topic_words_recall(t, refs_by_topic[t]) for t in topics) / len(topics)})
+        rows.append({"system": "stage writers, each against the others", "n": len(topics),
+                     "stage_recall": sum(stages.writers_recall(refs_by_topic[t]) for t in topics) / len(topics)})
+        tables.append({"half": half, "topics": len(topics), "rows": rows})
+    return tables
+
+
+def render_stages(tables: list[dict]) -> str:
+    out = []
+    for t in tables:
+        half = "TUNE half" if t["half"] == "tune" else "HELD-OUT half"
+        out += [f"### Stage recall: topics to explain, {half} ({t['topics']} topics; "
+                "share of the stage writers' parts that the plan names)", "",
+                "| system | n | stage recall |", "|---|---|---|"]
+        out += [f"| {r['system']} | {r['n']} | {_f(r['stage_recall'])} |" for r in t["rows"]]
+        out.append("")
+    return "\n".join(out)
 
 
 def _f(x, pct=True, digits=1):
@@ -323,8 +369,9 @@ def main(argv=None) -> int:
         stem = f"quality-{result['date']}-{slug}-{args.half}" + (f"-limit{args.limit}" if args.limit else "")
         path = args.out / f"{stem}.json"
     result["tables"] = score_run(result, sets, norm)
+    result["stage_tables"] = stage_tables(result)
     result["normalisation_dropped"] = dict(norm.dropped.most_common())
-    text = render(result["tables"])
+    text = render(result["tables"]) + "\n" + render_stages(result["stage_tables"])
     print(text)
     args.out.mkdir(parents=True, exist_ok=True)
     if not args.rescore:

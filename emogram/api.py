@@ -38,14 +38,20 @@ class Explainer:
     same model in the process; safe to use from several threads and asyncio tasks at once."""
 
     def __init__(self, model: str | os.PathLike[str] | None = None, *, device: str = "auto",
-                 verbose: bool = False, progress: bool = False, threads: int | None = None) -> None:
+                 verbose: bool = False, progress: bool = False, threads: int | None = None,
+                 adapter: str | os.PathLike[str] | bool | None = None) -> None:
         self.model = models.load(model, device=device, verbose=verbose, progress=progress,
-                                 threads=threads)
+                                 threads=threads, adapter=adapter)
         self.engine = _engine_for(self.model)
 
     @property
     def model_name(self) -> str:
         return self.model.name
+
+    @property
+    def adapter_name(self) -> str:
+        """The LoRA adapter applied to the model ("" for none): see ``models.resolve_adapter``."""
+        return self.model.adapter.name if self.model.adapter is not None else ""
 
     def close(self) -> None:
         """Free the model (for every Explainer sharing it); later calls raise ``ModelError``."""
@@ -188,7 +194,7 @@ class Explainer:
         except Exception as exc:  # by construction unreachable: say so loudly if it happens
             raise DecodingError(f"internal error: decoded text does not parse ({exc})") from exc
         return Explanation(tree, topic=topic, reasoning=result.reasoning, stats=result.stats,
-                           model=self.model.name, plan=result.plan)
+                           model=self.model.name, plan=result.plan, adapter=self.adapter_name)
 
 
 class Stream:
@@ -272,11 +278,13 @@ def _engine_for(model) -> Engine:
 
 
 def explain(topic: str, *, model: str | os.PathLike[str] | None = None, device: str = "auto",
-            **options) -> Explanation:
+            adapter: str | os.PathLike[str] | bool | None = None, **options) -> Explanation:
     """Explain ``topic`` in emoji only.
 
     ``model``: a preset name (``emogram models``), a ``.gguf`` path, ``hf:OWNER/REPO[:GLOB]``, or
-    None for ``$EMOGRAM_MODEL`` or the default. ``lines``, ``steps`` (groups per line) and
+    None for ``$EMOGRAM_MODEL`` or the default. ``adapter``: None applies the LoRA adapter emogram
+    ships for the model (the default model has one: it names an explanation's stages), False none,
+    a path a GGUF LoRA of your own. ``lines``, ``steps`` (groups per line) and
     ``emoji_per_group`` are an int or a (min, max) pair. ``palette`` limits the emoji to a given
     set; ``emoji_version`` to those a phone of that Emoji version shows. ``seed`` makes the answer
     reproducible. ``candidates`` decodes that many answers side by side and keeps the best.
@@ -286,51 +294,55 @@ def explain(topic: str, *, model: str | os.PathLike[str] | None = None, device: 
     ``emoji_filter``.
     """
     text, request = clean_topic(topic), build_request(**options)
-    return Explainer(model, device=device)._explain(text, request)
+    return Explainer(model, device=device, adapter=adapter)._explain(text, request)
 
 
 def stream(topic: str, *, model: str | os.PathLike[str] | None = None, device: str = "auto",
-           **options) -> Stream:
+           adapter: str | os.PathLike[str] | bool | None = None, **options) -> Stream:
     """Like ``explain`` but yields each emoji and operator as it is decoded; the last item is the
     ``Explanation``."""
     text, request = clean_topic(topic), build_request(**options)
-    return Stream(Explainer(model, device=device), text, request)
+    return Stream(Explainer(model, device=device, adapter=adapter), text, request)
 
 
 async def aexplain(topic: str, *, model: str | os.PathLike[str] | None = None, device: str = "auto",
-                   **options) -> Explanation:
+                   adapter: str | os.PathLike[str] | bool | None = None, **options) -> Explanation:
     """``explain`` for asyncio (the model loads in a worker thread, decoding runs off the loop)."""
     clean_topic(topic), build_request(**options)
-    explainer = await asyncio.to_thread(Explainer, model, device=device)
+    models.check_adapter(adapter)
+    explainer = await asyncio.to_thread(Explainer, model, device=device, adapter=adapter)
     return await explainer.aexplain(topic, **options)
 
 
 async def astream(topic: str, *, model: str | os.PathLike[str] | None = None, device: str = "auto",
+                  adapter: str | os.PathLike[str] | bool | None = None,
                   **options) -> AsyncIterator[str | Explanation]:
     """``stream`` for asyncio: ``async for piece in astream("tea"): ...``."""
     clean_topic(topic), build_request(**options)
-    explainer = await asyncio.to_thread(Explainer, model, device=device)
+    models.check_adapter(adapter)
+    explainer = await asyncio.to_thread(Explainer, model, device=device, adapter=adapter)
     async for piece in explainer.astream(topic, **options):
         yield piece
 
 
 def explain_many(topics: Iterable[str], *, model: str | os.PathLike[str] | None = None,
                  device: str = "auto", progress: bool | None = None, batch_size: int | None = None,
-                 **options) -> list[Explanation]:
+                 adapter: str | os.PathLike[str] | bool | None = None, **options) -> list[Explanation]:
     """Explain several topics with one model load, decoded side by side; a progress bar shows on a
     terminal."""
     items = [clean_topic(t) for t in topic_list(topics)]
     build_request(**options)  # seed included: one int, seed + k for the k-th topic
     _batch_size(batch_size)
-    return Explainer(model, device=device).explain_many(items, progress=progress, batch_size=batch_size,
-                                                        **options)
+    return Explainer(model, device=device, adapter=adapter).explain_many(
+        items, progress=progress, batch_size=batch_size, **options)
 
 
 def explain_iter(topics: Iterable[str], *, model: str | os.PathLike[str] | None = None,
-                 device: str = "auto", **options) -> Iterator[tuple[int, Explanation | EmogramError]]:
+                 device: str = "auto", adapter: str | os.PathLike[str] | bool | None = None,
+                 **options) -> Iterator[tuple[int, Explanation | EmogramError]]:
     """``Explainer.explain_iter`` on the default (or given) model."""
     items = topic_list(topics)
     per_topic_seeds(options.get("seed"), len(items))
     _batch_size(options.get("batch_size"))
     build_request(**{k: v for k, v in options.items() if k not in ("seed", "batch_size")})
-    return Explainer(model, device=device).explain_iter(items, **options)
+    return Explainer(model, device=device, adapter=adapter).explain_iter(items, **options)

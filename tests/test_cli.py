@@ -153,6 +153,29 @@ def test_doctor_says_which_sampler_and_backend():
     assert "off (EMOGRAM_PROMPT_CACHE=0)" in off.stdout
 
 
+def test_adapter_flags_verbose_and_doctor_name_the_adapter(tmp_path):
+    from emogram.backend.models import PRESETS
+    on = run("tea", "--seed", "4", "--verbose")
+    assert on.returncode == 0 and "adapter:" in on.stderr and "gemma3-270m-explain" in on.stderr
+    off = run("tea", "--seed", "4", "--verbose", "--no-adapter", "-f", "json")
+    assert off.returncode == 0 and "adapter:              none" in off.stderr
+    assert "adapter" not in json.loads(off.stdout)
+    mine = tmp_path / "mine.gguf"
+    mine.write_bytes(PRESETS["gemma3-270m"].adapter_path().read_bytes())
+    same = run("tea", "--seed", "4", "--adapter", str(mine), "-f", "json")
+    assert json.loads(same.stdout)["adapter"] == "mine"
+    assert json.loads(same.stdout)["text"] == on.stdout.strip()
+    bad = run("tea", "--adapter", str(tmp_path / "missing.gguf"))
+    assert bad.returncode == 1 and bad.stderr.startswith("emogram: error: ") and bad.stderr.count("\n") == 1
+    both = run("tea", "--adapter", str(mine), "--no-adapter")
+    assert both.returncode == 2
+    doctor = run("doctor")
+    assert "default adapter:" in doctor.stdout and "gemma3-270m-explain" in doctor.stdout
+    placed = run("doctor", "--model", "gemma3-270m")
+    assert placed.returncode == 0, placed.stderr
+    assert "adapter:" in placed.stdout and "LoRA rank" in placed.stdout
+
+
 def test_explain_subcommand_for_a_topic_named_like_a_command():
     out = run("explain", "models", "--seed", "1")
     assert out.returncode == 0 and parse(out.stdout.rstrip("\n"))

@@ -32,7 +32,8 @@ def topics() -> list[str]:
 
 
 def record(topic: str) -> dict:
-    e = emogram.explain(topic, model=MODEL, seed=SEED)  # the default model, named
+    # the default model, named, without the adapter it has had since (the fixture predates it)
+    e = emogram.explain(topic, model=MODEL, seed=SEED, adapter=False)
     return {"topic": topic, "text": str(e), "plan": list(e.plan), "gloss": e.gloss()}
 
 

@@ -28,6 +28,7 @@ import numpy as np
 
 from ..errors import InputError, ModelError
 from . import forward_thread, head as head_module, logs
+from .adapter import apply as apply_adapter
 from .library import C
 from .machine import flash_attention
 
@@ -62,6 +63,8 @@ class Context:
         if not self._ctx:
             raise ModelError(f"llama.cpp could not create a context of {n_ctx} cells for "
                              f"{model.path}:\n{logs.recent()}")
+        if getattr(model, "_lora", None):  # the model's LoRA adapter, in every forward pass
+            apply_adapter(self._ctx, model._lora)
         self.n_ctx = int(C.llama_n_ctx(self._ctx))
         self.n_batch = int(C.llama_n_batch(self._ctx))
         self._memory = C.llama_get_memory(self._ctx)

@@ -8,6 +8,7 @@ tensor table is read with bounds checks on every length, so a corrupt table is a
 
 from __future__ import annotations
 
+import functools
 import mmap
 import os
 import struct
@@ -145,3 +146,16 @@ def read_table(path: str | os.PathLike[str]) -> TensorTable:
         size = len(data)
     tensors = {name: Tensor(name, dims, kind, start + off) for name, dims, kind, off in infos}
     return TensorTable(metadata, tensors, size)
+
+
+def table_of(path: str | os.PathLike[str]) -> TensorTable:
+    """``read_table``, remembered per file (path, size, modification time): the output head and an
+    adapter's shape check read the same model's table."""
+    p = check_header(path)
+    st = p.stat()
+    return _table(str(p.resolve()), st.st_size, st.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=8)
+def _table(path: str, size: int, mtime: int) -> TensorTable:
+    return read_table(path)

@@ -25,7 +25,9 @@ from typing import Callable
 import numpy as np
 
 from ..errors import GrammarError, InputError, InputTypeError, ModelError
+from . import adapter as adapters
 from . import logs
+from .adapter import Adapter
 from .context import Context
 from .gguf import check_header as check_gguf
 from .library import C, init_backend, supports_gpu_offload
@@ -55,7 +57,8 @@ class Model:
 
     def __init__(self, path: str | os.PathLike[str], *, device: str = "auto",
                  n_threads: int | None = None, verbose: bool | None = None,
-                 prompt_cache: str | os.PathLike[str] | None = None) -> None:
+                 prompt_cache: str | os.PathLike[str] | None = None,
+                 adapter: str | os.PathLike[str] | None = None) -> None:
         if device not in ("auto", "cpu", "gpu"):
             raise InputError(f"device must be 'auto', 'cpu' or 'gpu', not {device!r}")
         if verbose is not None:
@@ -86,6 +89,17 @@ class Model:
                                   bool(mp.use_extra_bufts), n_threads or usable_cores(),
                                   int(C.llama_model_n_ctx_train(self._model)))
         self.prompt_cache_dir = Path(prompt_cache) if prompt_cache is not None else None
+        # A LoRA adapter applied in every context of this model (``adapter.py``): checked, then
+        # handed to llama.cpp; None without one.
+        self.adapter: Adapter | None = None
+        self._lora = None
+        if adapter is not None:
+            try:
+                self.adapter = adapters.for_model(adapter, self.path, self.metadata("general.architecture"))
+                self._lora = adapters.attach(self._model, self.adapter)
+            except BaseException:
+                self.close()
+                raise
 
     # -- lifetime --
     def on_close(self, closer: Callable[[], None]) -> None:
@@ -98,6 +112,9 @@ class Model:
         for closer in closers:
             closer()
         with self.lock:
+            if getattr(self, "_lora", None):
+                adapters.detach(self._lora)
+                self._lora = None
             if getattr(self, "_model", None):
                 C.llama_model_free(self._model)
                 self._model = None

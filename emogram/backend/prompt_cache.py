@@ -140,5 +140,6 @@ def for_model(model) -> PromptCache | None:
     # with flash attention in a context without it: the prefix would be evaluated every time)
     identity = (f"{model.path.resolve()}|{st.st_size}|{st.st_mtime_ns}|"
                 f"{VERSION}|{info.n_gpu_layers}|"
-                f"{info.extra_buffers}|unified-kv|fa{flash_attention()}").encode()
+                f"{info.extra_buffers}|unified-kv|fa{flash_attention()}|"
+                f"adapter:{model.adapter.sha256 if getattr(model, 'adapter', None) else '-'}").encode()
     return PromptCache(directory, identity)

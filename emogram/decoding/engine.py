@@ -119,15 +119,7 @@ class Engine:
 
     # -- prompts --
     def _tokens(self, prompt: prompts.Prompt) -> tuple[tuple[int, ...], list[int]]:
-        """Tokens of the part every call shares, and of this call's part. The topic is tokenized
-        as plain text, so text such as ``<end_of_turn>`` in it stays text."""
-        model = self.model
-        shared_text, before, topic, after = prompt.parts()
-        shared = tuple(model.tokenize(shared_text, add_special=prompt.add_bos, parse_special=True)) \
-            if shared_text else ()
-        own = model.tokenize(before, add_special=prompt.add_bos and not shared, parse_special=True)
-        own += model.tokenize(topic) + model.tokenize(after, parse_special=True)
-        return shared, own
+        return prompts.tokens(self.model, prompt)
 
     def check_room(self, n_tokens: int, request: Request) -> None:
         need = n_tokens + request.max_tokens + (request.max_think_tokens + 32 if request.think else 0) + 8

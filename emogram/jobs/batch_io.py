@@ -27,7 +27,7 @@ except ImportError:  # Windows: no advisory lock; do not run two jobs on one out
 
 from ..errors import InputError, InputTypeError
 
-KEY_VERSION = "emogram-batch/1"
+KEY_VERSION = "emogram-batch/2"  # 2: the adapter is part of the key
 INPUT_FORMATS = ("auto", "lines", "csv", "jsonl")
 TIMING_FIELDS = ("load_seconds", "prompt_tokens", "prompt_seconds", "eval_tokens", "eval_seconds",
                  "total_seconds", "first_emoji_seconds")
@@ -175,10 +175,18 @@ def model_id(model: str | os.PathLike[str] | None) -> str:
     return os.fspath(model)
 
 
-def record_key(topic: str, options: dict[str, Any], seed: int | None, model: str) -> str:
+def adapter_id(adapter) -> str:
+    """The adapter as the key names it: as given ("default" for None: the model's own, if any)."""
+    if adapter is None:
+        return "default"
+    return "none" if adapter is False else "shipped" if adapter is True else os.fspath(adapter)
+
+
+def record_key(topic: str, options: dict[str, Any], seed: int | None, model: str,
+               adapter: str = "default") -> str:
     """128 bits of sha256 over the topic (as given), the canonical options, the seed option
-    (``None``: random) and the model."""
-    blob = json.dumps([KEY_VERSION, topic, options, seed, model], ensure_ascii=False,
+    (``None``: random), the model and the adapter (``adapter_id``)."""
+    blob = json.dumps([KEY_VERSION, topic, options, seed, model, adapter], ensure_ascii=False,
                       sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:32]
 
@@ -198,6 +206,7 @@ class BatchRecord:
     timings: dict[str, Any] | None
     error: str | None
     plan: list[str] | None = None  # the words each group was planned from (absent in older files)
+    adapter: str | None = None  # the LoRA adapter that ran (None: none, or an error record)
 
     @property
     def ok(self) -> bool:
@@ -209,7 +218,7 @@ class BatchRecord:
     @classmethod
     def from_json(cls, line: str | bytes) -> "BatchRecord":
         data = json.loads(line)
-        optional = {"plan"}
+        optional = {"plan", "adapter"}
         return cls(**{name: data.get(name) if name in optional else data[name]
                       for name in cls.__dataclass_fields__})
 
@@ -232,6 +241,7 @@ def payload(result) -> dict[str, Any]:
         return {"error": f"{type(result).__name__}: {result}"}
     stats = result.stats
     return {"text": result.text, "gloss": result.gloss(), "plan": list(result.plan),
+            "adapter": result.adapter or None,
             "timings": {name: getattr(stats, name) for name in TIMING_FIELDS}}
 
 
@@ -242,7 +252,8 @@ def make_record(task: Task, data: dict[str, Any], *, options: dict[str, Any], mo
         timings = {**timings, "threads": threads}
     return BatchRecord(key=task.key, row=task.row, topic=task.topic, text=data.get("text"),
                        gloss=data.get("gloss"), model=model, seed=task.seed, options=options,
-                       timings=timings, error=data.get("error"), plan=data.get("plan"))
+                       timings=timings, error=data.get("error"), plan=data.get("plan"),
+                       adapter=data.get("adapter"))
 
 
 # --- the writer ------------------------------------------------------------------------------------

@@ -73,23 +73,23 @@ def _explain_chunk(explainer, chunk: list[tuple[str, int]], options: dict, batch
         yield index, payload(result)
 
 
-def _run_here(tasks: list[Task], *, model, device, threads, options, chunk_size, batch_size
+def _run_here(tasks: list[Task], *, model, device, adapter, threads, options, chunk_size, batch_size
               ) -> Iterator[tuple[Task, dict]]:
     from ..api import Explainer
 
-    explainer = Explainer(model, device=device, threads=threads)
+    explainer = Explainer(model, device=device, threads=threads, adapter=adapter)
     for chunk in _chunks(tasks, chunk_size):
         for index, data in _explain_chunk(explainer, [(t.topic, t.seed) for t in chunk], options, batch_size):
             yield chunk[index], data
 
 
-def _worker_main(conn, model, device, threads, options, batch_size) -> None:
+def _worker_main(conn, model, device, adapter, threads, options, batch_size) -> None:
     """A worker process: load the model once, then explain the chunks the parent sends, sending
     each result back as it finishes. Ends on ``None`` or when the parent is gone."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     from ..api import Explainer
     try:
-        explainer = Explainer(model, device=device, threads=threads)
+        explainer = Explainer(model, device=device, threads=threads, adapter=adapter)
     except EmogramError as exc:
         conn.send(("fatal", type(exc).__name__, str(exc)))
         return
@@ -115,7 +115,7 @@ class _Worker:
     chunks: dict[int, dict[int, Task]] = field(default_factory=dict)  # chunk id -> index -> task
 
 
-def _run_processes(tasks: list[Task], *, model, device, workers, threads, options, chunk_size,
+def _run_processes(tasks: list[Task], *, model, device, adapter, workers, threads, options, chunk_size,
                    batch_size) -> Iterator[tuple[Task, dict]]:
     """``workers`` spawned processes, each with its own model; this process hands out chunks (two
     per worker at a time, so none waits) and receives every result. A worker that dies has its
@@ -130,7 +130,7 @@ def _run_processes(tasks: list[Task], *, model, device, workers, threads, option
     def start() -> _Worker:
         parent, child = ctx.Pipe()
         process = ctx.Process(target=_worker_main, name="emogram-batch-worker", daemon=True,
-                              args=(child, model, device, threads, options, batch_size))
+                              args=(child, model, device, adapter, threads, options, batch_size))
         process.start()
         child.close()
         return _Worker(process, parent)

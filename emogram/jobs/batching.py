@@ -30,8 +30,8 @@ import time
 from typing import Callable, Iterable, Iterator, TextIO
 
 from ..errors import InputTypeError
-from .batch_io import (BatchRecord, JsonlWriter, StreamWriter, Task, canonical_options, make_record, model_id,
-                       read_rows, record_key)
+from .batch_io import (BatchRecord, JsonlWriter, StreamWriter, Task, adapter_id, canonical_options, make_record,
+                       model_id, read_rows, record_key)
 from .batch_workers import DEFAULT_CHUNK, _check_count, _run_here, _run_processes, divide_cores, spread_chunk
 
 __all__ = ["batch", "BatchRun", "BatchRecord", "JsonlWriter", "canonical_options", "divide_cores", "read_rows",
@@ -163,7 +163,8 @@ class BatchRun:
 
 def batch(topics: str | os.PathLike[str] | TextIO | Iterable[str], output: str | os.PathLike[str] | TextIO | None = None,
           *, column: str | None = None, input_format: str = "auto",
-          model: str | os.PathLike[str] | None = None, device: str = "auto", workers: int | None = None,
+          model: str | os.PathLike[str] | None = None, device: str = "auto",
+          adapter: str | os.PathLike[str] | bool | None = None, workers: int | None = None,
           threads: int | None = None, ray: str | None = None, seed: int | None = None,
           progress: bool | None = None, chunk_size: int | None = None, batch_size: int | None = None,
           **options) -> BatchRun:
@@ -180,9 +181,10 @@ def batch(topics: str | os.PathLike[str] | TextIO | Iterable[str], output: str |
     (default: the cluster's CPUs // threads) and ``threads`` the CPUs of each (default 1).
     ``seed``: one int for every topic, or ``None`` for a random seed per topic, recorded."""
     from ..options import build_request
-    from ..backend.models import check_device
+    from ..backend.models import check_adapter, check_device
 
     check_device(device)
+    check_adapter(adapter)
     if seed is not None:
         _check_seed(seed)
     build_request(**options)  # every option checked once, before any work
@@ -205,7 +207,7 @@ def batch(topics: str | os.PathLike[str] | TextIO | Iterable[str], output: str |
         seen: set[str] = set()
         duplicates = already = 0
         for row in rows:
-            key = record_key(row.topic, opts, seed, model_name)
+            key = record_key(row.topic, opts, seed, model_name, adapter_id(adapter))
             if key in seen:
                 duplicates += 1
                 continue
@@ -219,7 +221,7 @@ def batch(topics: str | os.PathLike[str] | TextIO | Iterable[str], output: str |
         writer.close()
         raise
     show = sys.stderr.isatty() if progress is None else bool(progress)
-    call = dict(model=model, device=device, options=options, batch_size=batch_size)
+    call = dict(model=model, device=device, adapter=adapter, options=options, batch_size=batch_size)
     if ray is not None:
         from . import ray_batch
         runner, threads = ray_batch.runner(ray, workers=workers, threads=threads, chunk_size=chunk_size,

@@ -42,10 +42,10 @@ class Explain:
 
     def __init__(self, model: str | None = None, device: str = "auto", threads: int = DEFAULT_THREADS,
                  column: str = "topic", seed: int | None = None, batch_size: int | None = None,
-                 **options: Any) -> None:
+                 adapter: str | bool | None = None, **options: Any) -> None:
         from ..api import Explainer
 
-        self.explainer = Explainer(model, device=device, threads=threads)
+        self.explainer = Explainer(model, device=device, threads=threads, adapter=adapter)
         self.column, self.seed, self.batch_size, self.options = column, seed, batch_size, options
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
@@ -59,13 +59,17 @@ class Explain:
         gloss: list[str | None] = [None] * n
         error: list[str | None] = [None] * n
         timings: list[str | None] = [None] * n
+        plan: list[str | None] = [None] * n
+        adapter: list[str | None] = [None] * n
         for k, result in self.explainer.explain_iter(topics, seed=seeds, batch_size=self.batch_size,
                                                      **self.options):
             data = payload(result)
             text[k], gloss[k], error[k] = data.get("text"), data.get("gloss"), data.get("error")
             timings[k] = json.dumps(data["timings"]) if "timings" in data else None
+            plan[k] = json.dumps(data["plan"]) if "plan" in data else None
+            adapter[k] = data.get("adapter")
         return {**batch, "seed": seeds, "text": text, "gloss": gloss, "error": error,
-                "timings": timings}
+                "timings": timings, "plan": plan, "adapter": adapter}
 
 
 def _import_ray():
@@ -96,7 +100,7 @@ def connect(address: str) -> bool:
     return True
 
 
-def runner(address: str, *, model, device: str, workers: int | None, threads: int | None,
+def runner(address: str, *, model, device: str, adapter, workers: int | None, threads: int | None,
            options: dict, batch_size: int | None, chunk_size: int | None):
     """A batch runner on Ray, and the threads per actor (for the records)."""
     ray = _import_ray()
@@ -122,7 +126,7 @@ def runner(address: str, *, model, device: str, workers: int | None, threads: in
                 Explain, batch_size=chunk, num_cpus=threads,
                 compute=ray.data.ActorPoolStrategy(size=actors, max_tasks_in_flight_per_actor=2),
                 fn_constructor_kwargs=dict(model=model, device=device, threads=threads,
-                                           batch_size=batch_size, **options))
+                                           batch_size=batch_size, adapter=adapter, **options))
             try:
                 for out in ds.iter_batches(batch_size=None, batch_format="pandas"):
                     for row in out.itertuples(index=False):
@@ -131,7 +135,9 @@ def runner(address: str, *, model, device: str, workers: int | None, threads: in
                             yield task, {"error": row.error}
                         else:
                             yield task, {"text": row.text, "gloss": row.gloss,
-                                         "timings": json.loads(row.timings)}
+                                         "timings": json.loads(row.timings),
+                                         "plan": json.loads(row.plan) if isinstance(row.plan, str) else None,
+                                         "adapter": row.adapter if isinstance(row.adapter, str) else None}
             except ray.exceptions.RayError as exc:
                 cause = _emogram_cause(exc)
                 if cause is not None:

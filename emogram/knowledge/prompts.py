@@ -213,8 +213,39 @@ GLOSS_EXAMPLES: tuple[tuple[str, str], ...] = (
 )
 
 
+# What a model with an adapter trained by ``emogram.training`` sees (the adapter's metadata names
+# it): the topic alone, no instruction, no examples; the adapter has learnt the format.
+TOPIC_PROMPT = "Topic: {topic}\n"
+
+
+def build_adapted(model, topic: str, template: str = TOPIC_PROMPT) -> Prompt:
+    """The prompt of an adapter trained on ``template``: no shared prefix, the topic tokenized as
+    plain text with the space before it (as ``build_gloss``'s completion prompt does)."""
+    at = template.index("{topic}")
+    before, after = template[:at], template[at + len("{topic}"):]
+    lead = 1 if before.endswith(" ") else 0
+    text = before + topic + after
+    return Prompt(text, model.add_bos, False, "", "", ("\n",), "adapter", 0, at - lead, len(topic) + lead)
+
+
+def tokens(model, prompt: Prompt) -> tuple[tuple[int, ...], list[int]]:
+    """Tokens of the part every call shares, and of this call's part. The topic is tokenized as
+    plain text, so text such as ``<end_of_turn>`` in it stays text. (Training tokenizes its
+    examples with this too, so an adapter learns the tokens the engine feeds it.)"""
+    shared_text, before, topic, after = prompt.parts()
+    shared = tuple(model.tokenize(shared_text, add_special=prompt.add_bos, parse_special=True)) \
+        if shared_text else ()
+    own = model.tokenize(before, add_special=prompt.add_bos and not shared, parse_special=True)
+    own += model.tokenize(topic) + model.tokenize(after, parse_special=True)
+    return shared, own
+
+
 def build_gloss(model, topic: str, *, style: str | None = None) -> Prompt:
-    """The prompt for a glossed answer: the examples, then the topic; the model starts with a word."""
+    """The prompt for a glossed answer: the examples, then the topic; the model starts with a word.
+    A model whose adapter names the prompt it was trained with gets that prompt instead."""
+    adapter = getattr(model, "adapter", None)
+    if style is None and adapter is not None and adapter.prompt:
+        return build_adapted(model, topic, adapter.prompt)
     template = model.chat_template
     style = style or ("chat" if template else "completion")
     if style == "completion":

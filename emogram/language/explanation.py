@@ -18,21 +18,23 @@ from .unicode import EmojiFilter
 class Explanation:
     """An explanation in emoji: ``str(e)`` is the canonical text, ``e.lines`` the typed tree.
 
-    ``topic``, ``model``, ``reasoning`` (think mode), ``plan`` (the parts it was planned from) and
-    ``stats`` (timings, ``emogram.stats.Stats``) describe how it was made and take no part in
-    equality.
+    ``topic``, ``model``, ``adapter`` (the LoRA adapter applied, "" for none), ``reasoning`` (think
+    mode), ``plan`` (the parts it was planned from) and ``stats`` (timings, ``emogram.stats.Stats``)
+    describe how it was made and take no part in equality.
     """
 
-    __slots__ = ("tree", "topic", "reasoning", "stats", "model", "plan")
+    __slots__ = ("tree", "topic", "reasoning", "stats", "model", "plan", "adapter")
 
     def __init__(self, tree: Tree | Iterable[Line], *, topic: str = "", reasoning: str = "",
-                 stats: Any = None, model: str = "", plan: tuple[str, ...] = ()) -> None:
+                 stats: Any = None, model: str = "", plan: tuple[str, ...] = (),
+                 adapter: str = "") -> None:
         self.tree = tree if isinstance(tree, Tree) else Tree(tuple(tree))
         self.topic = topic
         self.reasoning = reasoning
         self.stats = stats
         self.model = model
         self.plan = tuple(plan)
+        self.adapter = adapter
 
     # -- the tree --
     @property

@@ -65,7 +65,7 @@ def to_dict(explanation: Any, *, stats: bool = False) -> dict[str, Any]:
             for line in tree.lines
         ],
     }
-    for key in ("topic", "model", "reasoning"):
+    for key in ("topic", "model", "adapter", "reasoning"):
         if getattr(explanation, key, ""):
             data[key] = getattr(explanation, key)
     if getattr(explanation, "plan", ()):

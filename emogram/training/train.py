@@ -9,7 +9,7 @@ Needs the ``train`` extra (``pip install "emogram[train]"``: torch, transformers
 * **The base** is the GGUF file itself, dequantized by transformers (``gguf_file=``), so the adapter
   is trained on the very weights llama.cpp will run (Q4_K_M rounded), not on a cousin checkpoint.
 * **The text** is tokenized by llama.cpp's tokenizer (the same tokens the engine decodes), in the
-  prompt the engine uses with an adapter (``prompts.TOPIC_PROMPT``): ``Topic: X\\n`` then the
+  prompt the engine uses with an adapter (``knowledge.prompts.TOPIC_PROMPT``): ``Topic: X\\n`` then the
   glossed answer and a newline. The loss is on the answer only.
 * **Seeded and resumable:** the order of examples is drawn from the seed, epoch by epoch; a
   checkpoint (adapter, optimizer, scheduler, step) is written every ``--save-every`` steps and at
@@ -29,12 +29,7 @@ import sys
 import time
 from pathlib import Path
 
-TOPIC_PROMPT = "Topic: {topic}\n"  # TODO: from the prompts module once the layers have moved
-
-
-def topic_prompt(topic: str) -> str:
-    return TOPIC_PROMPT.format(topic=topic)
-
+from ..knowledge.prompts import TOPIC_PROMPT, build_adapted, tokens as prompt_tokens
 from . import corpus as corpus_module
 from .export import write_gguf_lora
 
@@ -76,13 +71,14 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def encode(entries, tokenize, bos: int | None) -> list[tuple[list[int], int]]:
-    """(tokens, where the answer starts) for each entry: the prompt, the answer, a newline."""
+def encode(entries, model) -> list[tuple[list[int], int]]:
+    """(tokens, where the answer starts) for each entry: the prompt exactly as the engine tokenizes
+    it (``prompts.build_adapted``), then the answer and the newline that ends it."""
     out = []
     for e in entries:
-        prompt = ([bos] if bos is not None else []) + tokenize(topic_prompt(e.topic))
-        answer = tokenize(e.answer + "\n")
-        out.append((prompt + answer, len(prompt)))
+        shared, own = prompt_tokens(model, build_adapted(model, e.topic))
+        prompt = list(shared) + own
+        out.append((prompt + model.tokenize(e.answer + "\n"), len(prompt)))
     return out
 
 
@@ -170,7 +166,7 @@ class Run:
         self.gguf = resolve(args.model).path
         vocab = Model(self.gguf, device="cpu")  # llama.cpp's tokenizer: the engine's own tokens
         try:
-            self.data = encode(self.entries, vocab.tokenize, vocab.bos if vocab.add_bos else None)
+            self.data = encode(self.entries, vocab)
             self.pad = vocab.eos if vocab.eos is not None else 0
         finally:
             vocab.close()

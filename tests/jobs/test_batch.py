@@ -16,6 +16,7 @@ import pytest
 import emogram
 from emogram import InputError, explain
 from emogram.backend.machine import usable_cores
+from emogram.jobs.batch_io import adapter_id
 from emogram.jobs.batching import (BatchRecord, JsonlWriter, canonical_options, divide_cores, read_rows,
                                    record_key)
 
@@ -78,15 +79,18 @@ def test_cli_user_errors_are_one_line_and_touch_nothing(tmp_path, args, message)
     assert not (tmp_path / "out.jsonl").exists()
 
 
-def test_keys_depend_on_topic_options_seed_and_model_only():
+def test_keys_depend_on_topic_options_seed_model_and_adapter_only():
     opts = canonical_options({"lines": (1, 2), "palette": None, "operators": "➡️"})
     assert opts == {"lines": [1, 2], "operators": "➡️"}
     key = record_key("tea", opts, 1, "gemma3-270m")
     assert key == record_key("tea", dict(opts), 1, "gemma3-270m")
     others = {record_key("coffee", opts, 1, "gemma3-270m"), record_key("tea", {}, 1, "gemma3-270m"),
               record_key("tea", opts, 2, "gemma3-270m"), record_key("tea", opts, None, "gemma3-270m"),
-              record_key("tea", opts, 1, "smollm2-135m")}
-    assert key not in others and len(others) == 5
+              record_key("tea", opts, 1, "smollm2-135m"),
+              record_key("tea", opts, 1, "gemma3-270m", adapter_id(False)),
+              record_key("tea", opts, 1, "gemma3-270m", adapter_id("mine.gguf"))}
+    assert key not in others and len(others) == 7
+    assert key == record_key("tea", opts, 1, "gemma3-270m", adapter_id(None))
 
 
 def _record(topic: str, n: int = 0) -> BatchRecord:
@@ -150,6 +154,7 @@ def test_bad_rows_are_recorded_and_the_rest_goes_on(tmp_path):
     assert "301 characters" in got[2]["error"] and "not JSON" in got[3]["error"]
     assert "empty" in got[4]["error"]
     assert got[2]["text"] is None and got[2]["timings"] is None
+    assert got[1]["adapter"] == "gemma3-270m-explain" and got[2]["adapter"] is None  # which ran
     assert_valid(got[1]), assert_valid(got[5])
     assert "3 errors" in out.stderr and "1 repeated" in out.stderr
 
