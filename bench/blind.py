@@ -156,8 +156,8 @@ def main(argv=None) -> int:
     s.add_argument("--old-strategy", help="strategy in OLD (default: its first)")
     s.add_argument("--new-strategy", help="strategy in NEW (default: its first)")
     s.add_argument("--n", type=int, default=30, help="topics (default 30)")
-    s.add_argument("--half", default="held-out", choices=("held-out", "tune"),
-                   help="which half's topics (default held-out: the report; tune: a reading while tuning)")
+    s.add_argument("--half", default="held-out", choices=("held-out", "tune", "corpus"),
+                   help="which half's topics (default held-out: the report; tune: a reading while tuning; corpus: bench/corpus_run.py)")
     s.add_argument("--seed", type=int, default=0, help="topic choice and A/B order (default 0)")
     s.add_argument("--name", help="file name part (default: today's date)")
     s.add_argument("--out", type=Path, default=HERE / "results")
