@@ -22,7 +22,7 @@ from typing import Any
 
 from ._version import __version__
 from .errors import (DecodingError, EmogramError, GrammarError, InputError, InputTypeError,
-                     ModelError, ParseError)
+                     ModelError, ModelNotFoundError, ModelStoreError, ParseError)
 from .language.explanation import Explanation, parse
 from .language.grammar import Operator, Shape, compile_grammar
 from .language.tree import Emoji, Group, Line, Tree
@@ -38,8 +38,8 @@ __all__ = [
     "batch", "BatchRun", "BatchRecord",
     "parse", "Explanation", "Tree", "Line", "Group", "Emoji", "Operator",
     "Shape", "EmojiFilter", "compile_grammar",
-    "EmogramError", "InputError", "InputTypeError", "ModelError", "GrammarError", "ParseError",
-    "DecodingError",
+    "EmogramError", "InputError", "InputTypeError", "ModelError", "ModelNotFoundError",
+    "ModelStoreError", "GrammarError", "ParseError", "DecodingError",
 ]
 
 

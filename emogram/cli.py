@@ -42,7 +42,8 @@ def _add_shape_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--emoji-per-group", type=_span, metavar="N|MIN-MAX", help="default 1-3")
     g.add_argument("--operators", metavar="EMOJI", help="operators allowed between groups, e.g. '➡️➕'")
     g.add_argument("--palette", metavar="EMOJI", help="only these emoji, e.g. '🍎🍌🍇🥝'")
-    g.add_argument("--emoji-version", metavar="X.Y", help="only emoji up to this Emoji version, e.g. 13.0")
+    g.add_argument("--emoji-version", metavar="X.Y", help="only emoji up to this Emoji version (default "
+                   "15.1: what readers' fonts draw today; 'latest': all of Emoji 18.0)")
     g.add_argument("--exclude", metavar="EMOJI", help="never these emoji")
     g = p.add_argument_group("how the answer is made")
     g.add_argument("--candidates", type=int, metavar="N",
@@ -69,8 +70,9 @@ def _parser() -> argparse.ArgumentParser:
                "To explain a word that is also a command: emogram explain models.")
     p.add_argument("topic", nargs="+", help="what to explain")
     p.add_argument("--format", "-f", choices=FORMATS, default="text")
-    p.add_argument("--model", "-m", help="preset name, .gguf path or hf:OWNER/REPO[:GLOB] "
-                                         "(default: $EMOGRAM_MODEL or the default preset)")
+    p.add_argument("--model", "-m", help="preset name, .gguf path, hf:OWNER/REPO[:GLOB], ollama:NAME[:TAG], "
+                   "lmstudio:PUBLISHER/REPO[/FILE] or hf-cache:OWNER/REPO[:GLOB] (emogram models lists "
+                   "them; default: $EMOGRAM_MODEL or the default preset)")
     p.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto")
     _add_adapter_options(p)
     p.add_argument("--seed", type=int, help="same seed, same answer")
@@ -87,9 +89,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def _options(args: argparse.Namespace) -> dict:
     opts = dict(lines=args.lines, steps=args.steps, emoji_per_group=args.emoji_per_group,
-                operators=args.operators, palette=args.palette, emoji_version=args.emoji_version,
-                exclude=args.exclude)
-    for name in ("seed", "temperature", "max_tokens", "candidates", "plan", "lexicon"):
+                operators=args.operators, palette=args.palette, exclude=args.exclude)
+    for name in ("emoji_version", "seed", "temperature", "max_tokens", "candidates", "plan", "lexicon"):
         value = getattr(args, name, None)
         if value is not None:
             opts[name] = value
@@ -195,7 +196,8 @@ def _batch(argv: Sequence[str]) -> int:
                    "the CPU, exact and fastest there; 16 with GPU offload)")
     p.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
                    help="run on Ray: a local cluster, 'auto' or a cluster address")
-    p.add_argument("--model", "-m", help="preset name, .gguf path or hf:OWNER/REPO[:GLOB]")
+    p.add_argument("--model", "-m", help="preset name, .gguf path, hf:, ollama:, lmstudio: or hf-cache: "
+                   "model (as for emogram)")
     p.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto")
     _add_adapter_options(p)
     p.add_argument("--seed", type=int, help="the seed of every topic (default: a random one each, recorded)")
@@ -224,8 +226,12 @@ def _batch(argv: Sequence[str]) -> int:
 
 
 def _models(argv: Sequence[str]) -> int:
-    p = argparse.ArgumentParser(prog="emogram models", description="List the model presets.")
-    p.parse_args(argv)
+    p = argparse.ArgumentParser(prog="emogram models", description="List the model presets, and the "
+                                "GGUF models that ollama, LM Studio and the Hugging Face hub cache hold.")
+    p.add_argument("--json", action="store_true", help="the models found in the stores, one JSON object a line")
+    args = p.parse_args(argv)
+    if args.json:
+        return _stored_models(as_json=True)
     from .backend.models import DEFAULT_PRESET, ENV_MODEL, PRESETS
     import os
     for preset in PRESETS.values():
@@ -237,7 +243,43 @@ def _models(argv: Sequence[str]) -> int:
     if os.environ.get(ENV_MODEL):
         print(f"\n{ENV_MODEL}={os.environ[ENV_MODEL]} (used when no --model is given)")
     print("\nAny .gguf path works too, and hf:OWNER/REPO[:GLOB] with huggingface_hub installed.")
+    return _stored_models(as_json=False)
+
+
+def _stored_models(*, as_json: bool) -> int:
+    """The models in other programs' stores (``backend/stores.py``): read in place, never copied."""
+    import json
+    from .backend import stores
+    rows = [stores.facts(found) for found in stores.discover()]
+    if as_json:
+        for f in rows:
+            print(json.dumps({"store": f.found.store, "model": f.found.spec, "path": str(f.found.path),
+                              "size": f.found.size, "architecture": f.architecture,
+                              "chat_template": f.chat_template, "reasons": f.reasons,
+                              "runnable": f.runnable, "problem": f.problem}, ensure_ascii=False))
+        return 0
+    looked = "; ".join(f"{s}: {', '.join(str(p) for p in stores.where(s))}" for s in stores.STORES)
+    if not rows:
+        print(f"\nNo models found in the stores ({looked}).")
+        return 0
+    print("\nFound on this machine, read in place (--model MODEL):")
+    table = [("STORE", "MODEL", "SIZE", "ARCH", "CHAT", "REASONS", "RUNS")] + [
+        (f.found.store, f.found.spec, _size(f.found.size), f.architecture or "?",
+         "yes" if f.chat_template else "no", "yes" if f.reasons else "no",
+         "yes" if f.runnable else f"no: {f.problem}") for f in rows]
+    widths = [max(len(row[k]) for row in table) for k in range(len(table[0]) - 1)]
+    for row in table:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[-1])
+    print(f"(looked in {looked})")
     return 0
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"
 
 
 def _grammar(argv: Sequence[str]) -> int:
@@ -259,7 +301,8 @@ def _grammar(argv: Sequence[str]) -> int:
     sys.stdout.write(grammar.lark if args.lark else grammar.gbnf)
     if args.stats:
         s = grammar.stats
-        sys.stderr.write(f"{s.emoji} emoji, {s.gbnf_rules} GBNF rules, {s.root_alternatives} root "
+        from .language.grammar import describe_version
+        sys.stderr.write(f"{describe_version(grammar.emoji_filter)}: {s.emoji} emoji, {s.gbnf_rules} GBNF rules, {s.root_alternatives} root "
                          f"alternatives, {s.gbnf_bytes} bytes GBNF, {s.lark_bytes} bytes lark, "
                          f"{s.seconds * 1000:.1f} ms\n")
     return 0

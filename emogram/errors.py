@@ -23,6 +23,32 @@ class ModelError(EmogramError):
     """A model could not be found, verified or loaded. The message names the path or preset."""
 
 
+class ModelNotFoundError(ModelError, LookupError):
+    """No store holds a model of that name (``ollama:``, ``lmstudio:``, ``hf-cache:``), or the name
+    is ambiguous. ``nearest`` holds the closest names that were found, best first."""
+
+    def __init__(self, message: str, nearest: tuple[str, ...] = ()) -> None:
+        self.nearest = tuple(nearest)
+        super().__init__(message)
+
+
+class ModelStoreError(ModelError):
+    """A store has the model's entry, but emogram cannot use it (a split GGUF, for example). The
+    subclasses name the common cases."""
+
+
+class BlobMissingError(ModelStoreError):
+    """An ollama manifest is present, but the blob it names is not in the store."""
+
+
+class NotGGUFError(ModelStoreError):
+    """A store's model is not a GGUF file (an ollama layer of another kind, safetensors)."""
+
+
+class DigestMismatchError(ModelStoreError):
+    """A blob's sha256 (or size) differs from what its manifest says: the file is damaged."""
+
+
 class GrammarError(EmogramError):
     """llama.cpp refused a grammar. ``detail`` carries llama.cpp's own message."""
 

@@ -16,12 +16,13 @@ from .decoding.sampling import SamplingParams, seed_state
 from .errors import InputError, InputTypeError
 from .knowledge.prompts import EXAMPLES
 from .language.grammar import Operator, Shape, compile_grammar
-from .language.unicode import EmojiFilter, split_emoji
+from .language.unicode import DEFAULT_EMOJI_VERSION, LATEST, EmojiFilter, split_emoji
 
 MAX_TOPIC_CHARS = 300
 DEFAULT_MAX_TOKENS = 96
 MAX_TOKENS_CEILING = 1024
 MAX_CANDIDATES = 64
+UNSET: object = type("Unset", (), {"__repr__": lambda self: "UNSET"})()  # an option not given
 
 
 def clean_topic(topic: object) -> str:
@@ -39,7 +40,7 @@ def clean_topic(topic: object) -> str:
 
 
 def build_request(*, lines=None, steps=None, emoji_per_group=None, operators=None, palette=None,
-                  emoji_version=None, exclude=None, emoji_filter: EmojiFilter | None = None,
+                  emoji_version=UNSET, exclude=None, emoji_filter: EmojiFilter | None = None,
                   temperature: float | None = None, top_k: int | None = None,
                   top_p: float | None = None, min_p: float | None = None,
                   repeat_penalty: float | None = None, filler_penalty: float | None = None,
@@ -74,11 +75,12 @@ def build_request(*, lines=None, steps=None, emoji_per_group=None, operators=Non
     if emoji_filter is not None:
         if not isinstance(emoji_filter, EmojiFilter):
             raise InputTypeError(f"emoji_filter must be an EmojiFilter, not {type(emoji_filter).__name__}")
-        if palette is not None or emoji_version is not None or exclude is not None:
+        if palette is not None or emoji_version not in (UNSET, None) or exclude is not None:
             raise InputError("give either emoji_filter or palette/emoji_version/exclude, not both")
         flt = emoji_filter
     else:
-        flt = EmojiFilter.make(emoji_version=emoji_version, palette=palette, exclude=exclude or ())
+        flt = EmojiFilter.make(emoji_version=emoji_version_for(emoji_version, palette),
+                               palette=palette, exclude=exclude or ())
         if flt.palette is not None and not flt.palette:
             raise InputError("palette is empty; give at least one emoji (e.g. palette='🍎🍌🍇')")
     grammar = compile_grammar(shape, flt)
@@ -114,6 +116,28 @@ def build_request(*, lines=None, steps=None, emoji_per_group=None, operators=Non
                    max_think_tokens=think_budget, hint=float(hint or 0.0), examples=n_examples,
                    candidates=n_candidates, plan=True if plan is None else plan,
                    lexicon=lexicon_weight(lexicon))
+
+
+def emoji_version_for(emoji_version: object = UNSET, palette: object = None) -> object:
+    """The Emoji version an answer keeps to: ``emoji_version`` as given ("latest" and None: the
+    whole inventory); when it is not given, ``DEFAULT_EMOJI_VERSION`` (15.1: what readers' fonts
+    draw today), unless a palette names the emoji itself."""
+    if emoji_version is not UNSET:
+        return emoji_version
+    return None if palette is not None else DEFAULT_EMOJI_VERSION
+
+
+def recorded_options(options: dict) -> dict:
+    """``options`` with the Emoji version they stand for written out (``"15.1"`` when none was
+    given, ``"latest"`` for None), so a batch record replays the same answer after the default
+    changes, and its key changes when the default does."""
+    if "emoji_filter" in options:
+        return options
+    version = emoji_version_for(options.get("emoji_version", UNSET), options.get("palette"))
+    if version is None and "emoji_version" not in options:
+        return options  # a palette and no version: nothing to write out
+    return {**options, "emoji_version": LATEST if version is None else
+            str(version) if isinstance(version, float) else version}
 
 
 OPTIONS = ("lines", "steps", "emoji_per_group", "operators", "palette", "emoji_version", "exclude",

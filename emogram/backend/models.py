@@ -5,7 +5,10 @@ A model spec is resolved to a local ``.gguf`` path, in this order:
 1. ``None``: the ``EMOGRAM_MODEL`` environment variable, else the default preset;
 2. a preset name (``emogram models`` lists them);
 3. ``hf:OWNER/REPO[:FILENAME-GLOB]``: downloaded with ``huggingface_hub`` (optional, needs a network);
-4. anything else: a path to a ``.gguf`` file.
+4. ``ollama:NAME[:TAG]``, ``lmstudio:PUBLISHER/REPO[/FILE]``, ``hf-cache:OWNER/REPO[:GLOB]``: a
+   GGUF that ollama, LM Studio or the Hugging Face hub cache already holds, read in place
+   (``stores.py``);
+5. anything else: a path to a ``.gguf`` file.
 
 Loaded models are shared per process (one per path and device), created lazily under a lock.
 """
@@ -182,6 +185,10 @@ def resolve(spec: str | os.PathLike[str] | None = None, *, progress: bool = Fals
         return ModelSource(check_gguf(preset.path(progress)), preset, text)
     if text.startswith("hf:"):
         return ModelSource(check_gguf(_download_hf(text[3:])), None, text)
+    if text.split(":", 1)[0] in ("ollama", "lmstudio", "hf-cache"):  # stores.STORES
+        from . import stores
+        found = stores.resolve(text, verified=cache_dir() / "verified", progress=progress)
+        return ModelSource(check_gguf(found.path), None, text)
     return ModelSource(check_gguf(text), None, text)
 
 

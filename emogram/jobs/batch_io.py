@@ -140,7 +140,10 @@ def _jsonl_rows(handle: TextIO, column: str) -> Iterator[Row]:
 
 def canonical_options(options: dict[str, Any]) -> dict[str, Any]:
     """The explain options as JSON (``None`` values dropped, tuples as lists, operators as their
-    emoji), sorted: what goes into the key and the record."""
+    emoji, the Emoji version written out: ``options.recorded_options``), sorted: what goes into
+    the key and the record."""
+    from ..options import recorded_options
+    options = recorded_options(options)
     out = {}
     for name in sorted(options):
         value = options[name]

@@ -21,7 +21,7 @@ from pathlib import Path
 from ..errors import InputError, InputTypeError
 from .ebnf import (EMOJI_RULE, NEWLINE, SPACE, Alt, EmojiTrie, Expr, Lit, Ref, Rep, Seq, write_gbnf,
                    write_lark)
-from .unicode import EmojiFilter
+from .unicode import DEFAULT_EMOJI_VERSION, EmojiFilter, versions
 
 
 class Operator(enum.Enum):
@@ -174,9 +174,7 @@ def _header(shape: Shape, emoji_filter: EmojiFilter, n: int, what: str) -> str:
 
 
 def _describe_filter(f: EmojiFilter) -> str:
-    parts = []
-    if f.max_version is not None:
-        parts.append(f"emoji version <= {f.max_version}")
+    parts = [describe_version(f)]
     if not f.flags:
         parts.append("no flags")
     if not f.skin_tones:
@@ -189,7 +187,22 @@ def _describe_filter(f: EmojiFilter) -> str:
         parts.append(f"include {len(f.include)}")
     if f.exclude:
         parts.append(f"exclude {len(f.exclude)}")
-    return ", ".join(parts) or "all fully-qualified emoji"
+    return ", ".join(parts)
+
+
+def describe_version(f: EmojiFilter) -> str:
+    """Which Emoji versions a filter covers, in words: what a grammar's header and ``emogram
+    grammar`` say."""
+    newest = versions()[-1]
+    if f.max_version is None or f.max_version >= newest:
+        return f"every Emoji version, up to {newest} (emoji_version='latest')"
+    default = " (the default)" if f.max_version == DEFAULT_EMOJI_VERSION else ""
+    return f"Emoji {f.max_version} and older{default}; emoji_version='latest' for all of Emoji {newest}"
+
+
+# What ``explain`` keeps to when no ``emoji_version``, palette or filter is given, and what the
+# checked-in grammars (``grammars/``) cover.
+DEFAULT_FILTER = EmojiFilter(max_version=DEFAULT_EMOJI_VERSION)
 
 
 def content_emoji(emoji_filter: EmojiFilter) -> tuple[str, ...]:
@@ -252,11 +265,12 @@ def inventory_lark(emoji_filter: EmojiFilter = EmojiFilter()) -> str:
 
 
 def generated_files() -> dict[str, str]:
-    """Every checked-in grammar file (``grammars/``) and its expected content."""
-    default = compile_grammar()
+    """Every checked-in grammar file (``grammars/``) and its expected content: the default shape
+    and ``DEFAULT_FILTER`` (Emoji 15.1 and older), as ``explain`` uses them."""
+    default = compile_grammar(Shape(), DEFAULT_FILTER)
     return {
-        "emoji.gbnf": inventory_gbnf(),
-        "emoji.lark": inventory_lark(),
+        "emoji.gbnf": inventory_gbnf(DEFAULT_FILTER),
+        "emoji.lark": inventory_lark(DEFAULT_FILTER),
         "explanation.gbnf": default.gbnf,
         "explanation.lark": default.lark,
     }

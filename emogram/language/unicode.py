@@ -160,20 +160,31 @@ def versions() -> tuple[float, ...]:
 
 _VERSION_TEXT = re.compile(r"E?(\d{1,3})(?:\.(\d{1,2}))?")
 
+# The newest Emoji version that the common platforms draw in full today (Apple since iOS 17.4,
+# Google's Noto since 2.042, Samsung since One UI 6.0, Windows 11 since its 2025 emoji update, and
+# Debian 12's fonts-noto-color-emoji, measured: every emoji up to 15.1, none of 16.0). The README's
+# "Which emoji a reader can see" has the evidence. Answers keep to it unless ``emoji_version`` says
+# otherwise; ``LATEST`` (or None) is the whole inventory.
+DEFAULT_EMOJI_VERSION = 15.1
+LATEST = "latest"
+
 
 def parse_version(version: str | float | int | None) -> float | None:
     """Accept "15.0", "15", 15, 15.0 or "E15.0": a version number from the first Emoji version
     (0.6) to the newest one the inventory knows (18.0). A number between two versions means the
     older one ("6.0": Emoji 5.0; Emoji went from 5.0 to 11.0). NaN, infinity and versions newer
-    than the ``emoji`` package's data are refused."""
+    than the ``emoji`` package's data are refused. ``"latest"`` and None mean no limit (None)."""
     if version is None:
+        return None
+    if isinstance(version, str) and version.strip().lower() == LATEST:
         return None
     if isinstance(version, bool) or not isinstance(version, (str, int, float)):
         raise InputTypeError(f"emoji_version must be a string or number, not {type(version).__name__}")
     if isinstance(version, str):
         match = _VERSION_TEXT.fullmatch(version.strip().upper())
         if match is None:
-            raise InputError(f"emoji_version {version!r} is not a version number like '15.0'")
+            raise InputError(f"emoji_version {version!r} is not a version number like '15.0' "
+                             f"(or 'latest')")
         value = float(f"{match[1]}.{match[2] or 0}")
     else:
         value = float(version)
@@ -190,7 +201,8 @@ def parse_version(version: str | float | int | None) -> float | None:
 
 @dataclass(frozen=True)
 class EmojiFilter:
-    """Which emoji may appear as content. The default admits the whole inventory.
+    """Which emoji may appear as content. The default admits the whole inventory (``explain``'s
+    default keeps to ``DEFAULT_EMOJI_VERSION``: ``grammar.DEFAULT_FILTER``).
 
     ``palette`` (when given) is the whole allowed set; ``include`` adds emoji back after the other
     filters; ``exclude`` always wins.

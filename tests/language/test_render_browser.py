@@ -8,18 +8,14 @@ Self-contained: the page is a local file, nothing is fetched, and each run has a
 
 from __future__ import annotations
 
-import os
-import shutil
-import signal
 import struct
-import subprocess
 import zlib
-from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 
+from chromium import colour_emoji_font, find_chromium as _find_chromium, run_chromium as _run_chromium
 from emogram import Explanation, parse
 from emogram.language.grammar import Operator
 from emogram.language.render import gloss, gloss_group
@@ -29,53 +25,6 @@ TITLE = "transformers in emoji"
 HOSTILE_TOPIC = "a <b> & c"  # a topic with markup in it
 PAGE_NAME = "emogram-render-check.html"  # distinctive, so log lines about the page are easy to find
 WINDOW = (1000, 700)
-TIMEOUT_S = 60
-
-FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    # Containers often have a 64 MB /dev/shm, which can crash the renderer; Debian's wrapper
-    # means to add this flag itself but its check misfires when findmnt prints two lines.
-    "--disable-dev-shm-usage",
-    "--enable-logging=stderr", "--v=0",
-]
-
-
-def _find_chromium() -> str:
-    override = os.environ.get("EMOGRAM_CHROMIUM")
-    if override:
-        if os.path.isfile(override) and os.access(override, os.X_OK):
-            return override
-        pytest.skip(f"EMOGRAM_CHROMIUM={override!r} is not an executable file")
-    for candidate in ("/usr/bin/chromium", "chromium", "chromium-browser"):
-        found = shutil.which(candidate)
-        if found:
-            return found
-    pytest.skip("no Chromium binary found (looked for /usr/bin/chromium, and chromium and "
-                "chromium-browser on PATH); install Debian's `chromium` to run this test")
-
-
-@dataclass
-class Run:
-    stdout: str
-    stderr: str
-
-
-def _run_chromium(binary: str, profile: Path, *args: str) -> Run:
-    """One headless Chromium run with a fresh profile; kills the whole process group on timeout."""
-    profile.mkdir(parents=True)
-    cmd = [binary, *FLAGS, f"--user-data-dir={profile}", *args]
-    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, start_new_session=True)
-    try:
-        out, err = proc.communicate(timeout=TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
-        pytest.fail(f"Chromium did not finish within {TIMEOUT_S}s: {' '.join(cmd)}")
-    stdout, stderr = out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
-    assert proc.returncode == 0, f"Chromium exited {proc.returncode}\n{stderr[-4000:]}"
-    return Run(stdout, stderr)
 
 
 def _console_problems(stderr: str, page_name: str) -> list[str]:
@@ -194,15 +143,7 @@ def _png_pixels(data: bytes) -> tuple[int, int, int, list[bytes]]:
 
 
 def _has_colour_emoji_font() -> bool:
-    fc_list = shutil.which("fc-list")
-    if not fc_list:
-        return False
-    try:
-        out = subprocess.run([fc_list, ":", "family"], capture_output=True, text=True,
-                             timeout=TIMEOUT_S).stdout
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return any("color emoji" in line.lower() for line in out.splitlines())
+    return colour_emoji_font() is not None
 
 
 @pytest.fixture(scope="module")

@@ -4,8 +4,6 @@ through emogram, moves the logits as transformers + peft say it should (a broken
 
 from __future__ import annotations
 
-import json
-import shutil
 
 import numpy as np
 import pytest
