@@ -224,6 +224,7 @@ class Engine:
                     seed=_candidate_seed(request.seed, k), max_tokens=request.max_tokens, related=related,
                     lexicon_bias=request.lexicon, filler=filler, stats=stats, emit=emit,
                     started=box["job"].submitted, min_parts=gloss.min_parts(topic),
+                    most_parts=gloss.most_parts(topic),
                     chain_bias=gloss.chain_bias(topic),
                     likelihood=request.candidates > 1, tokenize=self.model.tokenize)
                 out.append(Sequence(shared=shared, own=own, script=script, stats=stats))

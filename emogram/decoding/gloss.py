@@ -50,6 +50,9 @@ JOIN_PENALTY = 3.0  # logits off tokens that extend a finished emoji (ZWJ, skin 
 _JOINERS = (b"\xe2\x80\x8d", b"\xf0\x9f\x8f\xbb", b"\xf0\x9f\x8f\xbc", b"\xf0\x9f\x8f\xbd",
             b"\xf0\x9f\x8f\xbe", b"\xf0\x9f\x8f\xbf")
 EXPLAIN_PARTS = 3  # parts at least for a topic to explain (see min_parts)
+PHRASE_PARTS = 3  # parts at most for a phrase (see most_parts): the corpus's rule for phrases; the
+#                   adapter, left to itself, took 14 of 108 ELCo phrases (tune half) for topics to
+#                   explain ("heavy metal": food scraps, metal ions, eat cells, cancer, detox)
 CHAIN_BIAS = 3.0  # logits toward ``->`` (leads to) between an explanation's parts (tune half: the
 #                   answers read as stages; precision 46.5% -> 47.9%, bench/quality.py)
 _ASKS = frozenset({"how", "why", "what", "when", "where", "who", "the"})
@@ -169,7 +172,8 @@ class Gloss:
                  seed: int | None, max_tokens: int, related: Callable[[str], list[tuple[str, float]]],
                  lexicon_bias: float, filler: frozenset[str], stats: Stats,
                  emit: Callable[[Event], None], started: float,
-                 min_parts: int = 1, chain_bias: float = 0.0, likelihood: bool = False,
+                 min_parts: int = 1, most_parts: int = MAX_PARTS, chain_bias: float = 0.0,
+                 likelihood: bool = False,
                  tokenize: Callable[[str], list[int]] | None = None) -> None:
         from ..constraint.judge import Judge
         from ..constraint.matcher import matcher_for
@@ -190,7 +194,7 @@ class Gloss:
         self.no_end_ban = np.zeros(len(ends), dtype=np.uint8)
         self.related, self.lexicon_bias, self.filler = related, lexicon_bias, filler
         self.tokenize = tokenize  # for a named group's emoji (None: the model writes every group)
-        self.max_parts = max_parts(shape)
+        self.max_parts = max_parts(shape, most_parts)
         self.min_parts = min(min_parts, self.max_parts)
         self.likelihood = likelihood  # keep the model's log-probability of its choices (best of N)
         self.stats, self.emit, self.started = stats, emit, started
@@ -370,9 +374,9 @@ def _mix(seed: int | None, k: int) -> int | None:
     return None if seed is None else (seed * 1_000_003 + 7_777 + k) & ((1 << 64) - 1)
 
 
-def max_parts(shape: Shape) -> int:
-    """Parts at most: ``MAX_PARTS``, or more when the shape requires more; never more than it allows."""
-    return min(max(MAX_PARTS, shape.lines[0] * shape.steps[0]), shape.lines[1] * shape.steps[1])
+def max_parts(shape: Shape, most: int = MAX_PARTS) -> int:
+    """Parts at most: ``most``, or more when the shape requires more; never more than it allows."""
+    return min(max(most, shape.lines[0] * shape.steps[0]), shape.lines[1] * shape.steps[1])
 
 
 def explains(topic: str) -> bool:
@@ -388,6 +392,11 @@ def min_parts(topic: str) -> int:
     """Parts an answer has at least: a phrase takes two; an explanation three (the model, left to
     itself, stops at two for nearly everything)."""
     return EXPLAIN_PARTS if explains(topic) else 2
+
+
+def most_parts(topic: str) -> int:
+    """Parts an answer has at most: a phrase three, as the corpus teaches; an explanation six."""
+    return MAX_PARTS if explains(topic) else PHRASE_PARTS
 
 
 def chain_bias(topic: str) -> float:
