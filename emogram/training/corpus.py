@@ -23,13 +23,15 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from .evaluation import checkout
+
 SEPARATORS = {"+": "➕", "->": "➡️", "vs": "🆚", "=": "🟰"}
 KINDS = ("explain", "phrase")
 EMOJI_VERSION = 15.0  # the corpus teaches only emoji that common fonts draw (see README)
 MAX_PARTS = 6
 MAX_WORDS = 4
 _PART_WORDS = re.compile(r"[a-z][a-z'-]*(?: [a-z][a-z'-]*)*")
-CORPUS_DIR = Path(__file__).resolve().parents[2] / "data" / "corpus"
+CORPUS_DIR = checkout("data/corpus")
 _CONTRACTIONS = {"won't": "will not", "can't": "cannot", "n't": " not", "'re": " are", "'ll": " will",
                  "'ve": " have", "'m": " am", "'d": " would"}
 _SPLIT = re.compile(r" (\+|->|vs|=) ")

@@ -12,7 +12,17 @@ from pathlib import Path
 
 from ..errors import InputError
 
-BENCH = Path(__file__).resolve().parents[2] / "bench"
+def checkout(part: str) -> Path:
+    """A folder of the emogram checkout (``data/corpus``, ``bench``): beside the package in a
+    checkout or an editable install, else under the current folder (an installed package run from
+    a checkout, as CI does)."""
+    for root in (Path(__file__).resolve().parents[2], Path.cwd()):
+        if (root / part).is_dir():
+            return root / part
+    return Path(__file__).resolve().parents[2] / part
+
+
+BENCH = checkout("bench")
 
 
 def evaluation_topics(bench: Path = BENCH) -> list[str]:

@@ -33,8 +33,7 @@ from ..knowledge.prompts import TOPIC_PROMPT, build_adapted, tokens as prompt_to
 from . import corpus as corpus_module
 from .export import write_gguf_lora
 
-ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_CORPUS = ROOT / "data" / "corpus" / "corpus.jsonl"
+DEFAULT_CORPUS = corpus_module.CORPUS_DIR / "corpus.jsonl"
 DEFAULT_OUT = Path(__file__).resolve().parents[1] / "adapters" / "gemma3-270m-explain.gguf"
 TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 

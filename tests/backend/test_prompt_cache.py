@@ -173,9 +173,11 @@ def test_the_setting(monkeypatch, tmp_path):
 
 def test_cli_answers_are_the_same_with_the_file_and_without(tmp_path):
     """End to end through the command line: a cold run writes the file, a warm run reads it, and
-    both print the same answer; the warm one evaluates only the topic's own tokens."""
+    both print the same answer; the warm one evaluates only the topic's own tokens. Without the
+    adapter: with it the prompt is the topic alone, and there is no shared prefix to keep."""
     env = {**os.environ, models.ENV_PROMPT_CACHE: str(tmp_path)}
-    runs = [subprocess.run([sys.executable, "-m", "emogram", "volcanoes", "--seed", "5", "--verbose"],
+    runs = [subprocess.run([sys.executable, "-m", "emogram", "volcanoes", "--seed", "5", "--verbose",
+                            "--no-adapter"],
                            cwd=HERE, capture_output=True, text=True, env=env, timeout=300) for _ in range(2)]
     for run in runs:
         assert run.returncode == 0, run.stderr[-2000:]
@@ -194,7 +196,7 @@ def test_explain_through_the_shared_model_matches_an_uncached_model():
     the same answer for the same seed."""
     from emogram.decoding.engine import Engine
     from emogram.options import build_request
-    cached = explain("glaciers", seed=11, model="gemma3-270m").text
+    cached = explain("glaciers", seed=11, model="gemma3-270m", adapter=False).text
     bare = Model(models.resolve("gemma3-270m").path, device="auto")
     try:
         assert Engine(bare).explain("glaciers", build_request(seed=11)).text == cached

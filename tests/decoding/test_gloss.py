@@ -148,10 +148,11 @@ def test_topics_to_explain_are_told_from_phrases(topic, explanation):
 
 def test_chain_bias_joins_an_explanations_parts_with_leads_to(gemma, monkeypatch):
     """With an overwhelming bias every joint is ➡️; without it the same topics and seeds use
-    another operator somewhere (so the bias, not the model alone, made the chains)."""
+    another operator somewhere (so the bias, not the model alone, made the chains). Without the
+    adapter: with it the model chains its stages with ➡️ on its own, as its corpus does."""
     from emogram.language.grammar import Operator
     topics = ["how volcanoes erupt", "how lightning forms", "how a dishwasher works"]
-    ex = Explainer("gemma3-270m")
+    ex = Explainer("gemma3-270m", adapter=False)
 
     def operators(bias: float) -> set:
         monkeypatch.setattr(gloss, "CHAIN_BIAS", bias)

@@ -81,7 +81,7 @@ def test_cli_user_errors_are_one_line_and_touch_nothing(tmp_path, args, message)
 
 def test_keys_depend_on_topic_options_seed_model_and_adapter_only():
     opts = canonical_options({"lines": (1, 2), "palette": None, "operators": "➡️"})
-    assert opts == {"lines": [1, 2], "operators": "➡️"}
+    assert opts == {"emoji_version": "15.1", "lines": [1, 2], "operators": "➡️"}  # the default written out
     key = record_key("tea", opts, 1, "gemma3-270m")
     assert key == record_key("tea", dict(opts), 1, "gemma3-270m")
     others = {record_key("coffee", opts, 1, "gemma3-270m"), record_key("tea", {}, 1, "gemma3-270m"),
@@ -184,7 +184,7 @@ def test_stdin_to_stdout(tmp_path):
     assert sorted(r["topic"] for r in got) == ["rain", "tea"]
     for r in got:
         assert_valid(r)
-        assert r["seed"] == 5 and r["options"] == {"lines": 1, "steps": [1, 2]} and r["model"]
+        assert r["seed"] == 5 and r["options"] == {"emoji_version": "15.1", "lines": 1, "steps": [1, 2]} and r["model"]
 
 
 def test_a_torn_line_is_redone_on_resume(tmp_path):
