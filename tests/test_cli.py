@@ -31,9 +31,22 @@ def test_verbose_prints_ollama_style_timings_to_stderr():
     out = run("rain", "--seed", "2", "--verbose")
     assert out.returncode == 0
     for key in ("load duration:", "prompt eval count:", "eval count:", "eval rate:", "tokens/s",
-                "constraint per token:"):
+                "constraint per token:", "model and checks:", "answer and output:"):
         assert key in out.stderr
     parse(out.stdout.rstrip("\n"))
+    # the whole process, start to output: its parts add up to it, and it covers the answer's total
+    rows = dict(line.split(":", 1) for line in out.stderr.splitlines() if ":" in line)
+    seconds = {k.strip(): _seconds(v) for k, v in rows.items() if k.strip() in (
+        "process so far", "start, imports", "model and checks", "answer and output", "total duration")}
+    if "process so far" in seconds:  # Linux: the process's start time is known
+        parts = seconds["start, imports"] + seconds["model and checks"] + seconds["answer and output"]
+        assert abs(parts - seconds["process so far"]) < 0.01
+        assert seconds["process so far"] >= seconds["total duration"]
+
+
+def _seconds(text: str) -> float:
+    text = text.strip()
+    return float(text[:-2]) / 1000 if text.endswith("ms") else float(text[:-1])
 
 
 @pytest.mark.parametrize("fmt, check", [

@@ -24,6 +24,7 @@ _FIXED = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
 _FORMAT = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q",
            11: "<q", 12: "<d"}
 _STRING, _ARRAY = 8, 9
+_U64 = struct.Struct("<Q")
 
 
 def check_header(path: str | os.PathLike[str]) -> Path:
@@ -109,6 +110,15 @@ class _Reader:
                 self.at += _FIXED[inner] * n
                 if self.at > len(self.data):
                     raise ModelError(f"GGUF file {self.path} ends inside an array")
+            elif inner == _STRING:  # the vocabulary: skipped by length, never decoded
+                data, at, end, unpack = self.data, self.at, len(self.data), _U64.unpack_from
+                for _ in range(n):
+                    if at + 8 > end:
+                        raise ModelError(f"GGUF file {self.path} ends inside an array")
+                    at += 8 + unpack(data, at)[0]
+                if at > end:
+                    raise ModelError(f"GGUF file {self.path} ends inside an array")
+                self.at = at
             else:
                 for _ in range(n):
                     self.value(inner)

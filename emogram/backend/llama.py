@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -191,20 +192,8 @@ class Model:
         """The bytes each token stands for, as llama.cpp's grammar engine sees them (read once)."""
         self._live()
         if self._pieces is None:
-            with self.lock:
-                self._live()
-                buf = ctypes.create_string_buffer(256)
-                out = []
-                for t in range(self.n_vocab):
-                    n = C.llama_token_to_piece(self._vocab, t, buf, 256, 0, True)
-                    if n < 0:
-                        big = ctypes.create_string_buffer(-n)
-                        n = C.llama_token_to_piece(self._vocab, t, big, -n, 0, True)
-                        out.append(big.raw[:n])
-                    else:
-                        out.append(buf.raw[:n])
-                self._pieces = out
-        return self._pieces
+            self._read_vocabulary()
+        return self._pieces  # type: ignore[return-value]
 
     def is_eog(self, token: int) -> bool:
         token = self.check_token(token)
@@ -216,24 +205,56 @@ class Model:
         return bool(self.control_mask()[self.check_token(token)])
 
     def control_mask(self) -> np.ndarray:
-        """Which tokens are control tokens (``<start_of_turn>``...), for every token (computed once)."""
+        """Which tokens are control tokens (``<start_of_turn>``...), for every token (read once)."""
         self._live()
         if self._control is None:
-            with self.lock:
-                self._live()
-                is_control, vocab = C.llama_vocab_is_control, self._vocab
-                self._control = np.array([bool(is_control(vocab, t)) for t in range(self.n_vocab)])
-        return self._control
+            self._read_vocabulary()
+        return self._control  # type: ignore[return-value]
 
     def eog_tokens(self) -> list[int]:
-        """Every end-of-generation token (computed once)."""
+        """Every end-of-generation token (read once)."""
         self._live()
         if self._eog is None:
-            with self.lock:
-                self._live()
-                is_eog, vocab = C.llama_vocab_is_eog, self._vocab
-                self._eog = [t for t in range(self.n_vocab) if is_eog(vocab, t)]
-        return list(self._eog)
+            self._read_vocabulary()
+        return list(self._eog)  # type: ignore[arg-type]
+
+    def _read_vocabulary(self) -> None:
+        """Pieces, control and end tokens: one llama.cpp call per token and kind (about 0.8 s for
+        Gemma's 262,144 tokens), so kept in the set-up cache after the first run."""
+        from . import setup_cache
+        with self.lock:
+            self._live()
+            if self._pieces is not None and self._control is not None and self._eog is not None:
+                return
+            cache = setup_cache.for_model(self)
+            build = self._vocabulary_arrays
+            found = (cache.arrays(f"vocabulary|{setup_cache.source_digest(sys.modules[__name__])}", build)
+                     if cache is not None else build())
+            pieces = setup_cache.unpack_bytes(found)
+            control, eog = found["control"].astype(bool), found["eog"].astype(int).tolist()
+            if len(pieces) != self.n_vocab or len(control) != self.n_vocab:
+                found = build()  # not this vocabulary after all: read it from llama.cpp
+                pieces = setup_cache.unpack_bytes(found)
+                control, eog = found["control"], found["eog"].astype(int).tolist()
+            self._pieces, self._control, self._eog = pieces, control, eog
+
+    def _vocabulary_arrays(self) -> dict[str, np.ndarray]:
+        from .setup_cache import pack_bytes
+        vocab, n = self._vocab, self.n_vocab
+        buf = ctypes.create_string_buffer(256)
+        out = []
+        for t in range(n):
+            k = C.llama_token_to_piece(vocab, t, buf, 256, 0, True)
+            if k < 0:
+                big = ctypes.create_string_buffer(-k)
+                k = C.llama_token_to_piece(vocab, t, big, -k, 0, True)
+                out.append(big.raw[:k])
+            else:
+                out.append(buf.raw[:k])
+        is_control, is_eog = C.llama_vocab_is_control, C.llama_vocab_is_eog
+        control = np.array([bool(is_control(vocab, t)) for t in range(n)], dtype=bool)
+        eog = np.array([t for t in range(n) if is_eog(vocab, t)], dtype=np.int64)
+        return {**pack_bytes(out), "control": control, "eog": eog}
 
     def _special(self, getter) -> int | None:
         with self.lock:

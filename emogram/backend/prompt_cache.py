@@ -38,6 +38,11 @@ _NAME = re.compile(r"^[0-9a-f]{40}\.kv$")
 
 
 class PromptCache:
+    """Files of one kind in a private directory: named by a hash, checked by a checksum, pruned to
+    the newest ``keep``. ``setup_cache.SetupCache`` keeps its files by the same rules."""
+
+    magic, own, suffix, pattern, keep = MAGIC, OWN, ".kv", _NAME, KEEP
+
     def __init__(self, directory: Path, identity: bytes) -> None:
         self.directory = Path(directory)
         self._identity = identity
@@ -45,7 +50,7 @@ class PromptCache:
     def file_for(self, tokens: Sequence[int]) -> Path:
         digest = hashlib.sha256(self._identity)
         digest.update(np.asarray(tokens, dtype=np.int32).tobytes())
-        return self.directory / f"{digest.hexdigest()[:40]}.kv"
+        return self.directory / f"{digest.hexdigest()[:40]}{self.suffix}"
 
     def trusted(self, create: bool = False) -> bool:
         """Is the directory ours alone? (Created 0700 when ``create`` and missing.)"""
@@ -74,9 +79,9 @@ class PromptCache:
             if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
                 return None
             blob = f.read(MAX_BYTES + 1)
-        head = len(MAGIC)
+        head = len(self.magic)
         payload = blob[head + 32:]
-        if (len(blob) > MAX_BYTES or not blob.startswith(MAGIC) or not payload
+        if (len(blob) > MAX_BYTES or not blob.startswith(self.magic) or not payload
                 or hashlib.sha256(payload).digest() != blob[head:head + 32]):
             return None
         with contextlib.suppress(OSError):
@@ -91,7 +96,7 @@ class PromptCache:
         try:
             fd, tmp = tempfile.mkstemp(dir=self.directory, suffix=".tmp")
             with os.fdopen(fd, "wb") as f:
-                f.write(MAGIC + hashlib.sha256(payload).digest() + payload)
+                f.write(self.magic + hashlib.sha256(payload).digest() + payload)
             os.replace(tmp, self.file_for(tokens))
             tmp = None
             self.prune()
@@ -105,12 +110,12 @@ class PromptCache:
     def ours(self) -> list[Path]:
         """Files in the directory that emogram wrote (name pattern and magic header)."""
         found = []
-        for path in self.directory.glob("*.kv"):
-            if not _NAME.match(path.name) or path.is_symlink():
+        for path in self.directory.glob(f"*{self.suffix}"):
+            if not self.pattern.match(path.name) or path.is_symlink():
                 continue
             try:
                 with path.open("rb") as f:
-                    if f.read(len(OWN)) == OWN:
+                    if f.read(len(self.own)) == self.own:
                         found.append(path)
             except OSError:
                 continue
@@ -122,7 +127,7 @@ class PromptCache:
                 return p.stat().st_mtime
             except OSError:
                 return 0.0
-        for old in sorted(self.ours(), key=age, reverse=True)[KEEP:]:
+        for old in sorted(self.ours(), key=age, reverse=True)[self.keep:]:
             with contextlib.suppress(OSError):
                 old.unlink()
 

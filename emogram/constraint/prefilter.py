@@ -49,9 +49,10 @@ def _alphabet(matcher: Matcher) -> set[int]:
     return {cp for kids in matcher.children for cp in kids}
 
 
-def prefilter(vocab: Vocabulary, matcher: Matcher, end_texts: tuple[str, ...],
-              name: str = "the model") -> Candidates:
-    """Tokens whose bytes could appear inside emoji-only text, and the tokens that end an answer."""
+def select(vocab: Vocabulary, matcher: Matcher, end_texts: tuple[str, ...],
+           name: str = "the model") -> tuple[np.ndarray, int, int | None]:
+    """(content tokens then end tokens, how many are content, one end-of-generation token): the
+    tokens whose bytes could appear inside emoji-only text, and those that end an answer."""
     alphabet = _alphabet(matcher)
     encodings = [chr(cp).encode() for cp in alphabet]
     prefixes = {e[:k] for e in encodings for k in range(1, len(e))}
@@ -105,10 +106,23 @@ def prefilter(vocab: Vocabulary, matcher: Matcher, end_texts: tuple[str, ...],
     if not content:
         raise DecodingError(f"no token of {name} can write an emoji")
     judge_eog = next((t for t in ends if t in eog), None)
-    tokens = np.array(content + ends, dtype=np.int32)
+    return np.array(content + ends, dtype=np.int32), len(content), judge_eog
+
+
+def prefilter(vocab: Vocabulary, matcher: Matcher, end_texts: tuple[str, ...],
+              name: str = "the model") -> Candidates:
+    """Tokens whose bytes could appear inside emoji-only text, and the tokens that end an answer."""
+    return assemble(vocab, matcher, *select(vocab, matcher, end_texts, name))
+
+
+def assemble(vocab: Vocabulary, matcher: Matcher, tokens: np.ndarray, n_content: int,
+             eog: int | None) -> Candidates:
+    """``Candidates`` from what ``select`` chose (which the engine keeps in its set-up cache)."""
+    pieces = vocab.pieces()
+    content = tokens[:n_content].tolist()
     distance = TokenDistance(matcher, [pieces[t] for t in content])
-    partial = np.array([not _whole_characters(pieces[t]) for t in content] + [False] * len(ends))
-    return Candidates(tokens, tuple(pieces[t] for t in tokens), len(content), judge_eog, distance,
+    partial = np.array([not _whole_characters(pieces[t]) for t in content] + [False] * (len(tokens) - n_content))
+    return Candidates(tokens, tuple(pieces[t] for t in tokens.tolist()), n_content, eog, distance,
                       distance.cost(matcher.initial), partial)
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import collections
 import functools
+import hashlib
 import math
 import threading
 import time
@@ -22,10 +23,11 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from ..backend import prompt_cache
+from ..backend import prompt_cache, setup_cache
 from ..constraint.judge import Judge, VerdictCache
 from ..constraint.matcher import matcher_for
-from ..constraint.prefilter import Candidates, prefilter
+from ..constraint import prefilter
+from ..constraint.prefilter import Candidates
 from ..errors import InputError
 from ..knowledge import prompts
 from ..language.grammar import Grammar, compile_group_grammar
@@ -97,7 +99,7 @@ class Engine:
             if found is not None:
                 self._setups.move_to_end(key)
                 return found
-        cands = prefilter(self.model, matcher_for(grammar), end_texts, self.model.path.name)
+        cands = self._prefilter(grammar, end_texts)
         made = Setup(cands, self.model.grammar(grammar.gbnf))
         with self._lock:
             found = self._setups.setdefault(key, made)
@@ -105,6 +107,23 @@ class Engine:
             while len(self._setups) > self.MAX_SETUPS:
                 self._setups.popitem(last=False)
         return found
+
+    def _prefilter(self, grammar: Grammar, end_texts: tuple[str, ...]) -> Candidates:
+        """The pre-filter's choice of tokens, from the set-up cache when an earlier run made it."""
+        matcher = matcher_for(grammar)
+        cache = setup_cache.for_model(self.model)
+        if cache is None:
+            return prefilter.prefilter(self.model, matcher, end_texts, self.model.path.name)
+
+        def build() -> dict[str, np.ndarray]:
+            tokens, n_content, eog = prefilter.select(self.model, matcher, end_texts, self.model.path.name)
+            return {"tokens": tokens, "n_content": np.int64(n_content), "eog": np.int64(-1 if eog is None else eog)}
+        name = "|".join(["prefilter", setup_cache.source_digest(prefilter),
+                         hashlib.sha256(grammar.gbnf.encode()).hexdigest(), repr(end_texts)])
+        got = cache.arrays(name, build)
+        eog = int(got["eog"])
+        return prefilter.assemble(self.model, matcher, got["tokens"].astype(np.int32), int(got["n_content"]),
+                                  None if eog < 0 else eog)
 
     def candidates(self, grammar: Grammar, end_texts: tuple[str, ...] = ()) -> Candidates:
         return self.setup(grammar, end_texts).candidates
@@ -247,7 +266,15 @@ class Engine:
     def _word_tokens(self) -> tuple[np.ndarray, int, np.ndarray]:
         """The tokens a glossed answer's words may use, then those ending them (computed once)."""
         if self._words is None:
-            ids, colons, same = gloss.word_tokens(self.model.pieces(), self.model.control_mask())
+            from ..knowledge import words
+
+            def build() -> dict[str, np.ndarray]:
+                ids, colons, same = gloss.word_tokens(self.model.pieces(), self.model.control_mask())
+                return {"ids": ids, "colons": colons, "same": same}
+            cache = setup_cache.for_model(self.model)
+            name = f"words|{setup_cache.source_digest(gloss, words)}"
+            got = cache.arrays(name, build) if cache is not None else build()
+            ids, colons, same = (got[k].astype(np.int32) for k in ("ids", "colons", "same"))
             self._words = (ids, len(ids) - len(colons), same)
         return self._words
 

@@ -1,0 +1,131 @@
+"""The set-up cache: what every run computes the same for a model file (its vocabulary's pieces,
+control and end tokens; a grammar's pre-filtered tokens; the word tables) is kept on disk and read
+back instead of rebuilt. Read back, it is the very same; a damaged or forged file is rebuilt, never
+trusted; a directory others may write to is not used; and answers are the same with it and
+without it."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from emogram.backend import models
+from emogram.backend import setup_cache as sc
+from emogram.backend.llama import Model
+from emogram.decoding import gloss
+from emogram.decoding.engine import Engine
+from emogram.options import build_request
+
+HERE = Path(__file__).resolve().parent
+
+
+@pytest.fixture(scope="module")
+def smol_path():
+    return models.resolve("smollm2-135m").path
+
+
+def _vocabulary(model: Model) -> tuple[list[bytes], np.ndarray, list[int]]:
+    return model.pieces(), model.control_mask(), model.eog_tokens()
+
+
+def _fresh(path, cache_dir) -> tuple[list[bytes], np.ndarray, list[int]]:
+    model = Model(path, device="cpu", prompt_cache=cache_dir)
+    try:
+        return _vocabulary(model)
+    finally:
+        model.close()
+
+
+def _same(a, b) -> bool:
+    return a[0] == b[0] and np.array_equal(a[1], b[1]) and a[2] == b[2]
+
+
+def _files(directory: Path) -> list[Path]:
+    return sorted(directory.glob("*.npz"))
+
+
+def test_the_vocabulary_read_back_is_the_one_llama_cpp_gives(smol_path, tmp_path):
+    bare = _fresh(smol_path, None)
+    cold = _fresh(smol_path, tmp_path)
+    assert len(_files(tmp_path)) == 1  # written by the cold run
+    warm = _fresh(smol_path, tmp_path)
+    assert _same(bare, cold) and _same(bare, warm)
+    assert len(bare[0]) == 49152 and bare[2]
+
+
+def test_a_damaged_file_is_rebuilt_not_trusted(smol_path, tmp_path):
+    bare = _fresh(smol_path, None)
+    _fresh(smol_path, tmp_path)
+    [path] = _files(tmp_path)
+    data = bytearray(path.read_bytes())
+    data[-100] ^= 0xFF  # a flipped byte in the arrays: the checksum no longer holds
+    path.write_bytes(bytes(data))
+    assert _same(_fresh(smol_path, tmp_path), bare)
+    assert path.read_bytes() != bytes(data)  # written again, whole
+
+
+def test_a_forged_file_with_a_good_checksum_is_rebuilt(smol_path, tmp_path):
+    """A file that passes the checksum but holds no arrays, or arrays for another vocabulary."""
+    bare = _fresh(smol_path, None)
+    _fresh(smol_path, tmp_path)
+    [path] = _files(tmp_path)
+    magic = sc.SetupCache.magic
+    for payload in (b"not a zip file at all", _npz(blob=np.zeros(3, np.uint8), ends=np.array([1, 2, 3]),
+                                                   control=np.zeros(3, bool), eog=np.array([0]))):
+        path.write_bytes(magic + hashlib.sha256(payload).digest() + payload)
+        assert _same(_fresh(smol_path, tmp_path), bare)
+
+
+def _npz(**arrays) -> bytes:
+    import io
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    return buf.getvalue()
+
+
+def test_a_directory_others_may_write_to_is_not_used(smol_path, tmp_path):
+    if not hasattr(os, "getuid"):
+        pytest.skip("no POSIX ownership here")
+    tmp_path.chmod(0o777)
+    try:
+        assert _same(_fresh(smol_path, tmp_path), _fresh(smol_path, None))
+        assert _files(tmp_path) == []
+    finally:
+        tmp_path.chmod(0o700)
+
+
+def test_the_engine_reads_back_the_same_prefilter_and_word_tables(smol_path, tmp_path):
+    grammar = build_request().grammar
+    seen = []
+    for cache_dir in (None, tmp_path, tmp_path):  # none, cold, warm
+        model = Model(smol_path, device="cpu", prompt_cache=cache_dir)
+        try:
+            engine = Engine(model)
+            cands = engine.candidates(grammar, gloss.END_TEXTS)
+            words = engine._word_tokens()
+            seen.append((cands.tokens.tolist(), cands.n_content, cands.eog, cands.min_answer_tokens,
+                         cands.partial.tolist(), words[0].tolist(), words[1], words[2].tolist()))
+            engine.close()
+        finally:
+            model.close()
+    assert seen[0] == seen[1] == seen[2]
+    assert len(_files(tmp_path)) == 3  # vocabulary, pre-filter, word tables
+
+
+def test_answers_are_the_same_with_the_cache_cold_warm_and_off(tmp_path):
+    def run(cache: str) -> str:
+        out = subprocess.run([sys.executable, "-m", "emogram", "how tides work", "--seed", "3", "-f", "json"],
+                             cwd=HERE, capture_output=True, text=True, timeout=300,
+                             env={**os.environ, models.ENV_PROMPT_CACHE: cache})
+        assert out.returncode == 0, out.stderr[-2000:]
+        return out.stdout
+    off = run("0")
+    assert run(str(tmp_path)) == off  # cold: builds and writes
+    assert len(_files(tmp_path)) == 3
+    assert run(str(tmp_path)) == off  # warm: reads
