@@ -21,7 +21,8 @@ from emogram import EmojiFilter, Shape, compile_grammar  # noqa: E402
 from emogram.language.unicode import inventory  # noqa: E402
 
 FILTERS = {
-    "all (default)": EmojiFilter(),
+    "emoji_version=15.1 (default)": EmojiFilter.make(emoji_version="15.1"),
+    "all (emoji_version='latest')": EmojiFilter(),
     "emoji_version=15.0": EmojiFilter.make(emoji_version="15.0"),
     "emoji_version=12.0": EmojiFilter.make(emoji_version="12.0"),
     "no flags": EmojiFilter(flags=False),
