@@ -265,3 +265,13 @@ def test_a_named_group_never_overruns_a_small_budget(gemma_engine, budget):
     assert str(parse(result.text, grammar=grammar)) == result.text == "".join(events)
     assert result.stats.eval_tokens <= budget
     assert result.stats.stopped_by in {"budget", "grammar", "model"}
+
+
+def test_a_phrase_gets_three_parts_at_most(gemma):
+    """The adapter, left to itself, took these two-word phrases (ELCo, tune half) for topics to
+    explain and wrote four or five parts ("heavy metal": food scraps, metal ions, eat cells, cancer,
+    detox); a phrase keeps to the corpus's two or three."""
+    assert gloss.most_parts("how tides work") == gloss.MAX_PARTS > gloss.PHRASE_PARTS == 3
+    for topic in ("heavy metal", "critical stage", "common procedure", "internal mechanism"):
+        e = Explainer("gemma3-270m").explain(topic, seed=0)
+        assert 2 <= len(e.plan) <= 3, (topic, e.plan)
