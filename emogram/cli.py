@@ -163,8 +163,9 @@ def _duration(seconds: float) -> str:
 def _process_started() -> float | None:
     """When this process started, on ``time.perf_counter``'s clock (Linux: ``/proc``), or None."""
     try:
-        fields = open("/proc/self/stat", encoding="ascii").read().rsplit(")", 1)[1].split()
-        uptime = float(open("/proc/uptime", encoding="ascii").read().split()[0])
+        from pathlib import Path
+        fields = Path("/proc/self/stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()
+        uptime = float(Path("/proc/uptime").read_text(encoding="ascii").split()[0])
         age = uptime - int(fields[19]) / os.sysconf("SC_CLK_TCK")
     except (OSError, ValueError, IndexError, AttributeError):
         return None

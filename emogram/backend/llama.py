@@ -27,7 +27,7 @@ import numpy as np
 
 from ..errors import GrammarError, InputError, InputTypeError, ModelError
 from . import adapter as adapters
-from . import logs
+from . import logs, setup_cache
 from .adapter import Adapter
 from .context import Context
 from .gguf import check_header as check_gguf
@@ -90,6 +90,7 @@ class Model:
                                   bool(mp.use_extra_bufts), n_threads or usable_cores(),
                                   int(C.llama_model_n_ctx_train(self._model)))
         self.prompt_cache_dir = Path(prompt_cache) if prompt_cache is not None else None
+        self.setup_cache = setup_cache.for_model(self)  # None when the prompt cache is off
         # A LoRA adapter applied in every context of this model (``adapter.py``): checked, then
         # handed to llama.cpp; None without one.
         self.adapter: Adapter | None = None
@@ -221,25 +222,23 @@ class Model:
     def _read_vocabulary(self) -> None:
         """Pieces, control and end tokens: one llama.cpp call per token and kind (about 0.8 s for
         Gemma's 262,144 tokens), so kept in the set-up cache after the first run."""
-        from . import setup_cache
         with self.lock:
             self._live()
             if self._pieces is not None and self._control is not None and self._eog is not None:
                 return
-            cache = setup_cache.for_model(self)
-            build = self._vocabulary_arrays
-            found = (cache.arrays(f"vocabulary|{setup_cache.source_digest(sys.modules[__name__])}", build)
-                     if cache is not None else build())
-            pieces = setup_cache.unpack_bytes(found)
-            control, eog = found["control"].astype(bool), found["eog"].astype(int).tolist()
-            if len(pieces) != self.n_vocab or len(control) != self.n_vocab:
-                found = build()  # not this vocabulary after all: read it from llama.cpp
-                pieces = setup_cache.unpack_bytes(found)
-                control, eog = found["control"], found["eog"].astype(int).tolist()
-            self._pieces, self._control, self._eog = pieces, control, eog
+            found = None
+            if self.setup_cache is not None:
+                name = f"vocabulary|{setup_cache.source_digest(sys.modules[__name__])}"
+                found = self.setup_cache.arrays(name, self._vocabulary_arrays)
+                if len(found["ends"]) != self.n_vocab or len(found["control"]) != self.n_vocab:
+                    found = None  # not this vocabulary after all: read it from llama.cpp
+            if found is None:
+                found = self._vocabulary_arrays()
+            self._pieces = setup_cache.unpack_bytes(found)
+            self._control = found["control"].astype(bool)
+            self._eog = found["eog"].astype(int).tolist()
 
     def _vocabulary_arrays(self) -> dict[str, np.ndarray]:
-        from .setup_cache import pack_bytes
         vocab, n = self._vocab, self.n_vocab
         buf = ctypes.create_string_buffer(256)
         out = []
@@ -254,7 +253,7 @@ class Model:
         is_control, is_eog = C.llama_vocab_is_control, C.llama_vocab_is_eog
         control = np.array([bool(is_control(vocab, t)) for t in range(n)], dtype=bool)
         eog = np.array([t for t in range(n) if is_eog(vocab, t)], dtype=np.int64)
-        return {**pack_bytes(out), "control": control, "eog": eog}
+        return {**setup_cache.pack_bytes(out), "control": control, "eog": eog}
 
     def _special(self, getter) -> int | None:
         with self.lock:

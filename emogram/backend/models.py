@@ -185,10 +185,11 @@ def resolve(spec: str | os.PathLike[str] | None = None, *, progress: bool = Fals
         return ModelSource(check_gguf(preset.path(progress)), preset, text)
     if text.startswith("hf:"):
         return ModelSource(check_gguf(_download_hf(text[3:])), None, text)
-    if text.split(":", 1)[0] in ("ollama", "lmstudio", "hf-cache"):  # stores.STORES
+    if ":" in text:
         from . import stores
-        found = stores.resolve(text, verified=cache_dir() / "verified", progress=progress)
-        return ModelSource(check_gguf(found.path), None, text)
+        if stores.store_of(text):
+            found = stores.resolve(text, verified=cache_dir() / "verified", progress=progress)
+            return ModelSource(check_gguf(found.path), None, text)
     return ModelSource(check_gguf(text), None, text)
 
 

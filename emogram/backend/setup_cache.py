@@ -15,6 +15,7 @@ answers are the same with or without the cache (tested).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import re
@@ -29,6 +30,7 @@ from .prompt_cache import PromptCache
 Arrays = dict[str, np.ndarray]
 
 
+@functools.lru_cache(maxsize=None)
 def source_digest(*modules: object) -> str:
     """A hash of the modules' source files: the code that computes an entry is part of its name,
     so a changed computation never reads an old file."""
@@ -61,7 +63,7 @@ class SetupCache(PromptCache):
 
 
 def for_model(model) -> SetupCache | None:
-    """The set-up cache of a loaded ``llama.Model`` (None when its prompt cache is off)."""
+    """The set-up cache for ``llama.Model`` (None when its prompt cache is off): ``model.setup_cache``."""
     directory = getattr(model, "prompt_cache_dir", None)
     if directory is None:
         return None

@@ -111,7 +111,7 @@ class Engine:
     def _prefilter(self, grammar: Grammar, end_texts: tuple[str, ...]) -> Candidates:
         """The pre-filter's choice of tokens, from the set-up cache when an earlier run made it."""
         matcher = matcher_for(grammar)
-        cache = setup_cache.for_model(self.model)
+        cache = getattr(self.model, "setup_cache", None)
         if cache is None:
             return prefilter.prefilter(self.model, matcher, end_texts, self.model.path.name)
 
@@ -271,7 +271,7 @@ class Engine:
             def build() -> dict[str, np.ndarray]:
                 ids, colons, same = gloss.word_tokens(self.model.pieces(), self.model.control_mask())
                 return {"ids": ids, "colons": colons, "same": same}
-            cache = setup_cache.for_model(self.model)
+            cache = getattr(self.model, "setup_cache", None)
             name = f"words|{setup_cache.source_digest(gloss, words)}"
             got = cache.arrays(name, build) if cache is not None else build()
             ids, colons, same = (got[k].astype(np.int32) for k in ("ids", "colons", "same"))
