@@ -6,6 +6,7 @@
     emogram grammar --lines 1-2            the GBNF, for llama-server or any GBNF engine
     emogram doctor                         which sampler, backend and offload are active
     emogram batch topics.txt -o out.jsonl  one JSONL record per topic, resumable
+    emogram serve                          keep the model loaded: later commands answer at once
 
 User errors print one line and exit non-zero (1: emogram refused the input or model; 2: bad
 command-line usage; 130: interrupted); no tracebacks.
@@ -22,7 +23,7 @@ from typing import Sequence
 from ._version import __version__
 from .errors import EmogramError
 
-COMMANDS = ("explain", "models", "grammar", "doctor", "batch")
+COMMANDS = ("explain", "models", "grammar", "doctor", "batch", "serve")
 FORMATS = ("text", "gloss", "json", "mermaid", "html")
 
 
@@ -101,7 +102,7 @@ def _options(args: argparse.Namespace) -> dict:
     return opts
 
 
-def _explain(argv: Sequence[str]) -> int:
+def _explain(argv: Sequence[str], served: bool = False) -> int:
     marks = {"main": time.perf_counter()}
     args = _parser().parse_args(argv)
     from .api import Explainer
@@ -150,7 +151,7 @@ def _explain(argv: Sequence[str]) -> int:
     sys.stdout.flush()
     if args.verbose:
         marks["done"] = time.perf_counter()
-        _timings(explanation, marks)
+        _timings(explanation, marks, served)
     return 0
 
 
@@ -172,11 +173,15 @@ def _process_started() -> float | None:
     return time.perf_counter() - age
 
 
-def _timings(explanation, marks: dict[str, float]) -> None:
+TIMING_WIDTH = 22  # the rows' labels and values line up at this column
+
+
+def _timings(explanation, marks: dict[str, float], served: bool = False) -> None:
     s = explanation.stats
     rows = [
-        ("total duration", _duration(s.total_seconds + s.load_seconds)),
-        ("load duration", _duration(s.load_seconds)),
+        ("total duration", _duration(s.total_seconds + (0.0 if served else s.load_seconds))),
+        ("load duration", f"0 (the server loaded the model once, in {_duration(s.load_seconds)})"
+                          if served else _duration(s.load_seconds)),
         ("prompt eval count", f"{s.prompt_tokens} token(s)"),
         ("prompt eval duration", _duration(s.prompt_seconds)),
         ("prompt eval rate", f"{s.prompt_rate:.2f} tokens/s"),
@@ -196,14 +201,15 @@ def _timings(explanation, marks: dict[str, float]) -> None:
     ]
     # the whole process, so that what the figures above leave out shows too
     started = _process_started()
-    if started is not None:
+    if served:  # the server's process is not the command's: the command adds its own total
+        rows.append(("served by", f"emogram serve (pid {os.getpid()})"))
+    elif started is not None:
         rows.append(("process so far", _duration(marks["done"] - started)))
         rows.append(("  start, imports", _duration(marks["main"] - started)))
     rows.append(("  model and checks", _duration(marks["loaded"] - marks["main"])))
     rows.append(("  answer and output", _duration(marks["done"] - marks["loaded"])))
-    width = max(len(k) for k, _ in rows) + 2
     for key, value in rows:
-        sys.stderr.write(f"{key + ':':{width}}{value}\n")
+        sys.stderr.write(f"{key + ':':{TIMING_WIDTH}}{value}\n")
 
 
 def _batch(argv: Sequence[str]) -> int:
@@ -386,14 +392,41 @@ def _adapter_row(path) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
+    if _explains(args):
+        from . import server  # a running `emogram serve` answers at once; else, this process
+        try:
+            answered = server.ask(args)
+        except KeyboardInterrupt:
+            sys.stderr.write("\nemogram: interrupted\n")
+            return 130
+        if answered is not None:
+            code, rows = answered
+            started = _process_started()
+            if rows and started is not None:  # the server wrote the answer's rows; this is ours
+                sys.stderr.write(f"{'process so far:':{TIMING_WIDTH}}{_duration(time.perf_counter() - started)}\n")
+            return code
+    return run(args)
+
+
+def _explains(args: Sequence[str]) -> bool:
+    """Is this command an explanation (what ``emogram serve`` answers)?"""
+    return not args or args[0] not in COMMANDS or args[0] == "explain"
+
+
+def run(args: Sequence[str], served: bool = False) -> int:
+    """The command in this process (``served``: for ``emogram serve``, on behalf of another)."""
+    args = list(args)
     try:
         if args and args[0] in COMMANDS:
             command, rest = args[0], args[1:]
             if command == "explain":
-                return _explain(rest)
+                return _explain(rest, served)
+            if command == "serve":
+                from .server import serve
+                return serve(rest, lambda a: run(a, served=True), _explains)
             return {"models": _models, "grammar": _grammar, "doctor": _doctor,
                     "batch": _batch}[command](rest)
-        return _explain(args)
+        return _explain(args, served)
     except EmogramError as exc:
         sys.stdout.flush()
         sys.stderr.write(f"emogram: error: {exc}\n")

@@ -27,10 +27,10 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import InputError, ModelError
-from . import forward_thread, head as head_module, logs
+from . import forward_thread, head as head_module, library, logs, setup_cache
 from .adapter import apply as apply_adapter
 from .library import C
-from .machine import flash_attention
+from .machine import active_implementation, flash_attention
 
 
 class Context:
@@ -232,23 +232,45 @@ def _head_agrees(ctx: Context) -> bool:
     """Does the head reproduce llama.cpp's logits for this model? Checked once per model on a
     probe text (tokens spread over the vocabulary): within 1.0 everywhere and llama.cpp's top
     token among the head's top five. Architectures with an output transform the head does not
-    know fail here."""
+    know fail here. The verdict is kept in the set-up cache (the probe's forward pass cost a
+    one-shot command 0.17 s), named by all it depends on: the model file, its adapter, this
+    CPU's llama.cpp build and the code of the check and of the head."""
     model = ctx.model
     verdict = getattr(model, "_head_agrees", None)
-    if verdict is None:
-        probe = model.tokenize("Emoji explanations. Topic: the sun and the rain", add_special=True)
-        sample = np.unique(np.linspace(0, model.n_vocab - 1, 2048).astype(np.int32))
-        ctx.head_ok = True  # so that decode captures the hidden state
-        try:
-            ctx.decode(probe, range(len(probe)), [0] * len(probe),
-                       [i == len(probe) - 1 for i in range(len(probe))], full_logits=True)
-            full = ctx.logits(0)[sample]
-            mine = ctx.head.logits_of(sample, ctx.hidden(0))
-        except ModelError:
-            return False
-        finally:
-            ctx.seq_rm(0)
-        verdict = bool(np.max(np.abs(full - mine)) <= 1.0
-                       and int(np.argmax(full)) in np.argsort(-mine)[:5].tolist())
-        model._head_agrees = verdict  # type: ignore[attr-defined]
+    if verdict is not None:
+        return verdict
+    cache = getattr(model, "setup_cache", None)
+    try:
+        if cache is None:
+            verdict = _probe_head(ctx)
+        else:
+            adapter = getattr(model, "adapter", None)
+            name = "|".join(["head-agrees", setup_cache.source_digest(head_module, _this_module()),
+                             adapter.sha256 if adapter is not None else "no adapter",
+                             library.system_info(), active_implementation()])
+            verdict = bool(cache.arrays(name, lambda: {"agrees": np.bool_(_probe_head(ctx))})["agrees"])
+    except ModelError:
+        return False  # not known (the model failed the probe): asked again next time
+    model._head_agrees = verdict  # type: ignore[attr-defined]
     return verdict
+
+
+def _this_module():
+    import sys
+    return sys.modules[__name__]
+
+
+def _probe_head(ctx: Context) -> bool:
+    model = ctx.model
+    probe = model.tokenize("Emoji explanations. Topic: the sun and the rain", add_special=True)
+    sample = np.unique(np.linspace(0, model.n_vocab - 1, 2048).astype(np.int32))
+    ctx.head_ok = True  # so that decode captures the hidden state
+    try:
+        ctx.decode(probe, range(len(probe)), [0] * len(probe),
+                   [i == len(probe) - 1 for i in range(len(probe))], full_logits=True)
+        full = ctx.logits(0)[sample]
+        mine = ctx.head.logits_of(sample, ctx.hidden(0))
+    finally:
+        ctx.seq_rm(0)
+    return bool(np.max(np.abs(full - mine)) <= 1.0
+                and int(np.argmax(full)) in np.argsort(-mine)[:5].tolist())

@@ -65,6 +65,14 @@ class Setup:
     pristine: object  # the grammar judge in its start state (llama.cpp's GrammarSampler)
     verdicts: VerdictCache = field(default_factory=VerdictCache)
     positions: dict[int, np.ndarray] = field(default_factory=dict)  # per output head
+    _piece_index: object = None
+
+    def piece_index(self):
+        """The candidates' pieces by their bytes, for glossed answers (``gloss.PieceIndex``)."""
+        if self._piece_index is None:
+            from .gloss import JOINERS
+            self._piece_index = prefilter.PieceIndex(self.candidates.pieces, self.candidates.n_content, JOINERS)
+        return self._piece_index
 
     def positions_for(self, ctx) -> np.ndarray:
         """Where each candidate's logit is in what the scheduler hands a sequence."""

@@ -47,7 +47,7 @@ END_TEXTS = tuple(SEPARATORS) + ("\n",)
 MAX_PARTS = 6  # parts of one answer at most, unless the shape requires more
 JOIN_PENALTY = 3.0  # logits off tokens that extend a finished emoji (ZWJ, skin tone) unless the lexicon
 #                     asks for it: "man" gave 👨 then 👨‍👩‍👦 (bench/quality.py, tune half)
-_JOINERS = (b"\xe2\x80\x8d", b"\xf0\x9f\x8f\xbb", b"\xf0\x9f\x8f\xbc", b"\xf0\x9f\x8f\xbd",
+JOINERS = (b"\xe2\x80\x8d", b"\xf0\x9f\x8f\xbb", b"\xf0\x9f\x8f\xbc", b"\xf0\x9f\x8f\xbd",
             b"\xf0\x9f\x8f\xbe", b"\xf0\x9f\x8f\xbf")
 EXPLAIN_PARTS = 3  # parts at least for a topic to explain (see min_parts)
 PHRASE_PARTS = 3  # parts at most for a phrase (see most_parts): the corpus's rule for phrases; the
@@ -288,20 +288,17 @@ class Gloss:
         if (named := self._named(related)) is not None:
             return named
         bias = self.base_bias.copy()
-        suggested = [e.encode() for e, _ in related[:8]]
+        index = self.setup.piece_index()
         before = self.parts[-2].emoji if len(self.parts) > 1 else []
         echo = before[0].encode() if len(before) == 1 else None  # "👣 ➕ 👣" says nothing twice
-        echoes: list[int] = []
-        for i, piece in enumerate(cands.pieces[:cands.n_content]):
-            body = piece[1:] if piece.startswith(b" ") else piece
-            if not body:
-                continue
-            if body == echo:
-                echoes.append(i)
-            elif any(s.startswith(body) or body in s[1:] for s in suggested):
-                bias[i] += self.lexicon_bias  # the lexicon's emoji for these words, start or rest
-            elif body.startswith(_JOINERS):
-                bias[i] -= JOIN_PENALTY
+        echoes = index.spelled(echo) if echo is not None else np.zeros(0, dtype=np.int64)
+        suggested = index.inside([e.encode() for e, _ in related[:8]])  # start or rest of them
+        suggested = np.setdiff1d(suggested, echoes)
+        bias[suggested] += self.lexicon_bias  # the lexicon's emoji for these words
+        joiners = index.joiners.copy()
+        joiners[suggested] = False
+        joiners[echoes] = False
+        bias[:cands.n_content][joiners] -= JOIN_PENALTY
         bias[cands.n_content:] += self.end_bias
         bias[cands.n_content:][~self._allowed_ends()] = -np.inf
         self.lead = True
@@ -311,7 +308,7 @@ class Gloss:
                           max_tokens=self.budget - self._still_needed() * self.group_tokens,
                           bias=bias, filler=self.filler, stats=self.stats, emit=self._emit_group,
                           started=self.started, used=self.used, likelihood=self.likelihood,
-                          avoid=np.array(echoes, dtype=np.int64))
+                          avoid=echoes)
 
     def _named(self, related: list[tuple[str, float]]) -> NamedGroup | None:
         """The group the part's words name outright, if they do (``NamedGroup``): the lexicon's

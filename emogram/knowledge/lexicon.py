@@ -46,6 +46,7 @@ PRECISION = 0.5
 EXACT_NAME, NAME_IN_PHRASE, PHRASE_IN_NAME = 1.0, 0.5, 0.25
 KEYWORD_PHRASE = 0.5  # multi-word keywords get this share of the name's phrase bonuses
 
+@functools.lru_cache(maxsize=None)
 def _keys(word: str) -> tuple[tuple[str, float], ...]:
     """The keys one word of the data is indexed under, with how much each counts: its stem, and
     its -ing/-ed base at ``DERIVED`` ("running" -> running, run)."""
@@ -219,13 +220,22 @@ def related(phrase: str, allowed: str | Iterable[str] | None = None,
     if allowed is None:
         chars = {row: [lex.entries[row].char] for row in rows}
     else:
-        chars = {}
-        for char in sorted(set(split_emoji(allowed) if isinstance(allowed, str) else allowed)):
-            if (row := _row_of(char)) is not None and row in rows:
-                chars.setdefault(row, []).append(char)
+        by_row = _allowed_by_row(frozenset(split_emoji(allowed) if isinstance(allowed, str) else allowed))
+        chars = {row: by_row[row] for row in rows if row in by_row}
     out = [(c, s) for row, cs in chars.items() if (s := _score(lex, q, row)) > 0 for c in cs]
     out.sort(key=lambda item: (-item[1], item[0]))
     return out if limit is None else out[:limit]
+
+
+@functools.lru_cache(maxsize=8)
+def _allowed_by_row(allowed: frozenset[str]) -> dict[int, list[str]]:
+    """The allowed emoji of each lexicon row, in code point order: made once per set, not once
+    per phrase (a glossed answer asks for every part's words with the whole inventory)."""
+    by_row: dict[int, list[str]] = {}
+    for char in sorted(allowed):
+        if (row := _row_of(char)) is not None:
+            by_row.setdefault(row, []).append(char)
+    return by_row
 
 
 def relevance(phrase: str, emoji: str) -> float:

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from emogram.backend import context as context_module
 from emogram.backend import models
 from emogram.backend import setup_cache as sc
 from emogram.backend.llama import Model
@@ -127,5 +128,40 @@ def test_answers_are_the_same_with_the_cache_cold_warm_and_off(tmp_path):
         return out.stdout
     off = run("0")
     assert run(str(tmp_path)) == off  # cold: builds and writes
-    assert len(_files(tmp_path)) == 3
+    assert len(_files(tmp_path)) == 4  # vocabulary, pre-filter, word tables, the head's verdict
     assert run(str(tmp_path)) == off  # warm: reads
+
+
+def test_the_head_check_is_kept_per_model_and_adapter(tmp_path, monkeypatch):
+    """The candidate head's check against llama.cpp's logits (a forward pass) runs once per model
+    file and adapter; later contexts read its verdict. An adapter is part of the name: with one,
+    the check runs again."""
+    source = models.resolve("gemma3-270m")
+    lora = models.resolve_adapter(source, None)
+    assert lora is not None
+    probes = []
+    probe = context_module._probe_head
+    monkeypatch.setattr(context_module, "_probe_head", lambda ctx: probes.append(ctx) or probe(ctx))
+
+    def head_ok(adapter) -> bool:
+        model = Model(source.path, device="cpu", prompt_cache=tmp_path, adapter=adapter)
+        try:
+            ctx = model.new_context(n_seq=1, n_ctx=256)
+            try:
+                return ctx.head_ok
+            finally:
+                ctx.close()
+        finally:
+            model.close()
+
+    assert head_ok(None) and len(probes) == 1 and len(_files(tmp_path)) == 1
+    assert head_ok(None) and len(probes) == 1  # read back: no forward pass
+    assert head_ok(lora) and len(probes) == 2 and len(_files(tmp_path)) == 2  # another name
+    assert head_ok(lora) and len(probes) == 2
+    off = Model(source.path, device="cpu", prompt_cache=None)
+    try:
+        ctx = off.new_context(n_seq=1, n_ctx=256)
+        assert ctx.head_ok and len(probes) == 3  # no cache: checked in every process
+        ctx.close()
+    finally:
+        off.close()

@@ -1,0 +1,150 @@
+"""``emogram serve``: a served answer is the command's own answer, byte for byte (text, errors, exit
+codes, a path relative to the command's folder); the server declines what it must not answer
+(another emogram, other settings, another command, a malformed request) and the command then
+answers itself; a directory others may write to is never used; a stale socket is harmless; the
+server stops when asked and when idle, and removes its socket.
+
+One real server process (the default model and adapter); the commands are real processes too."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from emogram import server
+from emogram.backend import models
+from emogram.errors import InputError
+
+pytestmark = pytest.mark.skipif(not hasattr(socket, "AF_UNIX"), reason="needs Unix sockets")
+
+
+def _env(serve_dir: Path | str, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != server.ENV_SERVE}
+    env[server.ENV_SERVE] = str(serve_dir)
+    env.update(extra)
+    return env
+
+
+def emogram(args: list[str], env: dict[str, str], cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "emogram", *args], capture_output=True, text=True,
+                          env=env, cwd=cwd, timeout=300)
+
+
+def start(serve_dir: Path, *extra: str) -> subprocess.Popen:
+    proc = subprocess.Popen([sys.executable, "-m", "emogram", "serve", *extra], env=_env(serve_dir),
+                            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    line = proc.stderr.readline()  # "ready ..." once the model is loaded and warm
+    assert "listening on" in line, line + proc.stderr.read()
+    return proc
+
+
+@pytest.fixture(scope="module")
+def serve_dir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("serve")
+    folder.chmod(0o700)
+    proc = start(folder, "--idle", "10")
+    yield folder
+    emogram(["serve", "--stop"], _env(folder))
+    proc.wait(timeout=60)
+
+
+def served(result: subprocess.CompletedProcess) -> bool:
+    return "served by:" in result.stderr
+
+
+def test_a_served_answer_is_the_commands_own(serve_dir):
+    args = ["how tides work", "--seed", "3", "-f", "json"]
+    here = emogram(args, _env("0"))
+    there = emogram(args, _env(serve_dir))
+    assert here.returncode == there.returncode == 0, here.stderr + there.stderr
+    assert there.stdout == here.stdout
+    check = emogram(["how tides work", "--seed", "3", "-v"], _env(serve_dir))
+    assert check.returncode == 0 and served(check), check.stderr
+    assert "process so far:" in check.stderr  # the command's own total, added by the command
+    assert check.stdout.strip() == str(json.loads(here.stdout)["text"]).strip()
+
+
+def test_errors_and_exit_codes_are_the_commands_own(serve_dir):
+    for args, code in ((["   "], 1), (["tides", "--bogus"], 2), (["tides", "--max-tokens", "0"], 1)):
+        here, there = emogram(args, _env("0")), emogram(args, _env(serve_dir))
+        assert (there.returncode, there.stdout, there.stderr) == (here.returncode, here.stdout, here.stderr)
+        assert there.returncode == code
+
+
+def test_a_relative_model_path_is_the_commands(serve_dir, tmp_path):
+    (tmp_path / "mine.gguf").symlink_to(models.resolve("gemma3-270m").path)
+    args = ["--model", "mine.gguf", "--no-adapter", "bees", "--seed", "2", "-v"]
+    there = emogram(args, _env(serve_dir), cwd=tmp_path)
+    here = emogram(args, _env("0"), cwd=tmp_path)
+    assert there.returncode == 0 and served(there), there.stderr
+    assert there.stdout == here.stdout
+
+
+def test_other_settings_are_answered_here(serve_dir):
+    result = emogram(["tides", "--seed", "1", "-v"], _env(serve_dir, EMOGRAM_PROMPT_CACHE="0"))
+    assert result.returncode == 0 and result.stdout.strip() and not served(result)
+
+
+def _raw(serve_dir: Path, payload: bytes) -> list[dict]:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+        conn.connect(str(serve_dir / server.SOCKET_NAME))
+        conn.sendall(payload)
+        conn.shutdown(socket.SHUT_WR)
+        return [json.loads(line) for line in conn.makefile("r", encoding="utf-8")]
+
+
+def test_what_the_server_must_not_answer_is_declined(serve_dir):
+    good = {"identity": server.identity(), "settings": server.settings(), "argv": ["tides", "--seed", "1"],
+            "cwd": os.getcwd(), "tty": [False, False]}
+    assert _raw(serve_dir, json.dumps(good).encode() + b"\n")[-1] == {"exit": 0, "timings": False}
+    for change in ({"identity": "another emogram"}, {"settings": {"EMOGRAM_MODEL": "x"}},
+                   {"argv": ["batch", "topics.txt"]}, {"argv": ["serve"]}, {"argv": "tides"},
+                   {"cwd": "/no/such/folder"}, {"tty": None}):
+        frames = _raw(serve_dir, json.dumps({**good, **change}).encode() + b"\n")
+        assert len(frames) == 1 and "declined" in frames[0], (change, frames)
+    for junk in (b"not json\n", b"[1, 2]\n", b"\xff\xfe\n", b""):
+        frames = _raw(serve_dir, junk)
+        assert len(frames) == 1 and "declined" in frames[0], (junk, frames)
+    assert served(emogram(["tides", "--seed", "1", "-v"], _env(serve_dir)))  # still serving
+
+
+def test_a_directory_others_may_write_to_is_not_used(tmp_path):
+    tmp_path.chmod(0o777)
+    try:
+        with pytest.raises(InputError, match="not a private directory"):
+            server.Server(lambda a: 0, lambda a: True, tmp_path / server.SOCKET_NAME)
+        assert server.ask_at(tmp_path / server.SOCKET_NAME, ["tides"]) is None
+    finally:
+        tmp_path.chmod(0o700)
+
+
+def test_a_stale_socket_is_harmless_and_the_server_stops_when_idle(tmp_path):
+    tmp_path.chmod(0o700)
+    stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    stale.bind(str(tmp_path / server.SOCKET_NAME))  # a socket file with nobody listening
+    stale.close()
+    result = emogram(["tides", "--seed", "1", "-v"], _env(tmp_path))
+    assert result.returncode == 0 and result.stdout.strip() and not served(result)
+    proc = start(tmp_path, "--idle", "0.02")  # replaces the stale socket; 1.2 s idle
+    assert proc.wait(timeout=60) == 0
+    assert "idle" in proc.stderr.read()
+    assert not (tmp_path / server.SOCKET_NAME).exists()
+
+
+def test_stop(tmp_path):
+    tmp_path.chmod(0o700)
+    proc = start(tmp_path, "--idle", "10")
+    with pytest.raises(InputError, match="already listens"):
+        server.Server(lambda a: 0, lambda a: True, tmp_path / server.SOCKET_NAME)
+    stopped = emogram(["serve", "--stop"], _env(tmp_path))
+    assert stopped.returncode == 0, stopped.stderr
+    assert proc.wait(timeout=60) == 0
+    assert not (tmp_path / server.SOCKET_NAME).exists()
+    again = emogram(["serve", "--stop"], _env(tmp_path))
+    assert again.returncode == 1 and "no server" in again.stderr
