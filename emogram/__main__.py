@@ -1,5 +1,5 @@
 """``python -m emogram``: the same as the ``emogram`` command."""
 
-from .cli import main
+from .cli import console
 
-raise SystemExit(main())
+console()

@@ -17,6 +17,7 @@ import threading
 from typing import AsyncIterator, Iterable, Iterator, Sequence
 
 from .backend import models
+from .decoding import engine as engine_module
 from .decoding.engine import Engine, Request
 from .errors import DecodingError, EmogramError, InputError, InputTypeError
 from .language.explanation import Explanation, parse
@@ -52,6 +53,12 @@ class Explainer:
     def adapter_name(self) -> str:
         """The LoRA adapter applied to the model ("" for none): see ``models.resolve_adapter``."""
         return self.model.adapter.name if self.model.adapter is not None else ""
+
+    def warm_up(self) -> "Explainer":
+        """Create the model's context now, in the background, rather than at the first answer: a
+        one-shot command overlaps it with the first answer's set-up."""
+        self.engine.start()
+        return self
 
     def close(self) -> None:
         """Free the model (for every Explainer sharing it); later calls raise ``ModelError``."""
@@ -266,6 +273,12 @@ def _progress(done: int, total: int, topic: str) -> None:
 
 
 _ENGINE_LOCK = threading.Lock()
+
+
+def prepare(**options) -> None:
+    """Make what an answer with these options needs and no model does (its grammars' parser, the
+    lexicon's tables), e.g. in a thread while a model loads (``engine.prepare``)."""
+    engine_module.prepare(build_request(**options))
 
 
 def _engine_for(model) -> Engine:

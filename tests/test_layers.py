@@ -18,7 +18,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "emogram"
 # The layers, from the top down. A module's layer is the first whose prefix names it.
 LAYERS = {
     "training": ("emogram.training",),
-    "cli": ("emogram.cli", "emogram.__main__", "emogram.server"),
+    "cli": ("emogram.cli", "emogram.__main__", "emogram.server", "emogram.describe"),
     "face": ("emogram.__init__",),  # ``import emogram``: the public names, the rest imported lazily
     "jobs": ("emogram.jobs",),
     "api": ("emogram.api", "emogram.options", "emogram.testing"),

@@ -316,6 +316,10 @@ class Engine:
         finally:
             job.cancel()
 
+    def start(self) -> None:
+        """Create the context now, in the decode thread (``Scheduler.start``)."""
+        self.scheduler.start()
+
     def close(self) -> None:
         """Stop decoding (waiting callers get ``ModelError``) and free the compiled grammars."""
         self.scheduler.close()
@@ -345,6 +349,23 @@ def _static_bias(cands: Candidates, grammar: Grammar, topic: str, request: Reque
                 bias[i] += request.hint
     bias[cands.partial] -= request.params.partial_penalty
     return bias
+
+
+def prepare(request: Request) -> None:
+    """Make what an answer to ``request`` needs and no model does, ahead of time: the group grammar
+    of a glossed answer, the lexicon's tables for its emoji, the parser of the answer's grammar.
+    All of it is cached per process; the ``emogram`` command runs this beside llama.cpp's model
+    load, which keeps one core busy and leaves the other free."""
+    from ..language.tree import parse_tree
+    if request.plan and not request.think:
+        group = compile_group_grammar(request.grammar.shape, request.grammar.emoji_filter)
+        _geometric(group.emoji)
+        if request.lexicon:
+            _related("", frozenset(group.emoji))
+    try:
+        parse_tree("", grammar=request.grammar)  # builds the grammar's parser (the text cannot parse)
+    except Exception:
+        pass
 
 
 def _sub_seed(seed: int | None, k: int) -> int | None:

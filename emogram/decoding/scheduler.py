@@ -117,6 +117,16 @@ class Scheduler:
             self._cond.notify_all()
         return job
 
+    def start(self) -> None:
+        """Start the decode thread now: it creates its context at once, while the caller prepares
+        its first job (a one-shot command overlaps the two; see ``api.Explainer.warm_up``)."""
+        with self._cond:
+            if self._closing or self._thread is not None:
+                return
+            self._thread = threading.Thread(target=self._run, args=(True,), name="emogram-decode",
+                                            daemon=True)
+            self._thread.start()
+
     def wake(self) -> None:
         with self._cond:
             self._cond.notify_all()
@@ -133,8 +143,10 @@ class Scheduler:
             self._shutdown()
 
     # -- the decode thread --
-    def _run(self) -> None:
+    def _run(self, early: bool = False) -> None:
         try:
+            if early:
+                self._resize_if_idle()
             while self._step():
                 pass
         except BaseException as exc:  # never die silently: every caller gets the error
