@@ -116,16 +116,33 @@ static PyObject *native_sample(PyObject *self, PyObject *args) {
     }
     items = (item_t *)PyMem_Malloc(sizeof(item_t) * (size_t)(n > 0 ? n : 1));
     if (!items) { PyErr_NoMemory(); goto done; }
-    Py_ssize_t m = 0;
+    /* With min-p, no candidate below floor = top + temperature * log(min_p) can be kept (its weight
+     * exp((v - top) / temperature) is under min_p, and every candidate above it comes first in
+     * the order), so only those at or above it are gathered: the same kept list, in the same order,
+     * as gathering them all (a word step over Gemma's 123,516 word tokens: 1.2 ms -> 0.3 ms). The
+     * floor is lowered by a margin far above any rounding, so the exact test below decides. */
+    double floor_v = -INFINITY;
     for (Py_ssize_t i = 0; i < n; i++) {
         int32_t t = cand[i];
         if (t < 0 || t >= n_vocab) {
             PyErr_Format(PyExc_IndexError, "candidate %zd is token %d, outside the %zd logits", i, t, n_vocab);
             goto done;
         }
+    }
+    if (temperature > 0.0 && min_p > 0.0) {
+        double top = -INFINITY;
+        for (Py_ssize_t i = 0; i < n; i++) {
+            if (banned[i]) continue;
+            double v = (double)logits[cand[i]] + bias[i];
+            if (isfinite(v) && v > top) top = v;
+        }
+        if (isfinite(top)) floor_v = top + temperature * log(min_p) - 1e-6 * (1.0 + fabs(top));
+    }
+    Py_ssize_t m = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
         if (banned[i]) continue;
-        double v = (double)logits[t] + bias[i];
-        if (!isfinite(v)) continue;
+        double v = (double)logits[cand[i]] + bias[i];
+        if (!isfinite(v) || v < floor_v) continue;
         items[m].v = v;
         items[m].i = (int32_t)i;
         m++;
