@@ -106,20 +106,31 @@ def _explain(argv: Sequence[str], served: bool = False) -> int:
     marks = {"main": time.perf_counter()}
     args = _parser().parse_args(argv)
     import threading
+    from importlib import import_module
 
+    from .backend import models
+    load = dict(device=args.device, verbose=args.llama_log, progress=True, adapter=args.adapter)
+    # llama.cpp's model load (0.6 s, with the interpreter's lock released) starts at once, beside
+    # the imports, the checks of the input and what the answer needs but no model does; the
+    # Explainer below takes the model it loaded (or, had it failed, fails with its error)
+    bound = threading.Event()
+
+    def load_model() -> None:
+        try:
+            import_module(".backend.llama", __package__)  # the bindings' import holds the lock: not shared
+        finally:
+            bound.set()
+        models.load(args.model, **load)
+    threading.Thread(target=_quietly, args=(load_model,), name="emogram-load", daemon=True).start()
+    bound.wait(5.0)
     from .api import Explainer, prepare
-    from .backend import logs
     from .language.explanation import Explanation
     from .options import build_request, clean_topic
-    logs.set_verbose(args.llama_log)
     topic = " ".join(args.topic)
-    clean_topic(topic), build_request(**_options(args))  # checked before the model loads
-    # what needs no model is made on the core that llama.cpp's model load leaves free, and the
-    # context is made while the answer's set-up runs
-    threading.Thread(target=_quietly, args=(prepare,), kwargs=_options(args), name="emogram-prepare",
-                     daemon=True).start()
-    explainer = Explainer(args.model, device=args.device, verbose=args.llama_log, progress=True,
-                          adapter=args.adapter).warm_up()
+    clean_topic(topic), build_request(**_options(args))
+    _quietly(prepare, **_options(args))
+    # the context is made in the decode thread while the answer's set-up runs here
+    explainer = Explainer(args.model, **load).warm_up()
     marks["loaded"] = time.perf_counter()
     stream_text = args.format == "text" and not args.no_stream
     tty = sys.stderr.isatty()
@@ -161,10 +172,10 @@ def _explain(argv: Sequence[str], served: bool = False) -> int:
     return 0
 
 
-def _quietly(fn, **kwargs) -> None:
+def _quietly(fn, *args, **kwargs) -> None:
     """Work done ahead of need: a failure here shows again, with its message, where it is needed."""
     try:
-        fn(**kwargs)
+        fn(*args, **kwargs)
     except Exception:
         pass
 

@@ -138,7 +138,7 @@ class OutputHead:
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
-        table = gguf.read_table(path)
+        table = gguf.table_of(path)  # the adapter check read it already
         tensor = table.tensors.get("output.weight") or table.tensors.get("token_embd.weight")
         lib = ggml()
         if tensor is None or lib is None or len(tensor.dims) != 2:
