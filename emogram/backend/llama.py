@@ -32,7 +32,7 @@ from .adapter import Adapter
 from .context import Context
 from .gguf import check_header as check_gguf
 from .library import C, init_backend, supports_gpu_offload
-from .machine import usable_cores, use_extra_buffers
+from .machine import active_implementation, usable_cores, use_extra_buffers
 
 
 # --- the model ----------------------------------------------------------------------------------
@@ -220,14 +220,17 @@ class Model:
         return list(self._eog)  # type: ignore[arg-type]
 
     def _read_vocabulary(self) -> None:
-        """Pieces, control and end tokens: one llama.cpp call per token and kind (about 0.8 s for
-        Gemma's 262,144 tokens), so kept in the set-up cache after the first run."""
+        """Pieces, control and end tokens: one llama.cpp call per token and kind. From C that takes
+        0.01 s for Gemma's 262,144 tokens; through ctypes 0.6 s, so the pure-Python path keeps them
+        in the set-up cache after its first run."""
         with self.lock:
             self._live()
             if self._pieces is not None and self._control is not None and self._eog is not None:
                 return
             found = None
-            if self.setup_cache is not None:
+            if active_implementation() == "native":  # from C: faster than reading the cache's file
+                found = self._vocabulary_arrays()
+            elif self.setup_cache is not None:
                 name = f"vocabulary|{setup_cache.source_digest(sys.modules[__name__])}"
                 found = self.setup_cache.arrays(name, self._vocabulary_arrays)
                 if len(found["ends"]) != self.n_vocab or len(found["control"]) != self.n_vocab:
@@ -239,6 +242,20 @@ class Model:
             self._eog = found["eog"].astype(int).tolist()
 
     def _vocabulary_arrays(self) -> dict[str, np.ndarray]:
+        if active_implementation() == "native":  # the same calls from C (src/native/vocab.c)
+            from .._native import vocabulary
+
+            def address(fn) -> int:
+                return int(ctypes.cast(fn, ctypes.c_void_p).value or 0)
+            vocab = self._vocab if isinstance(self._vocab, int) else address(self._vocab)
+            blob, ends, control, eog = vocabulary(address(C.llama_token_to_piece), address(C.llama_vocab_is_control),
+                                                  address(C.llama_vocab_is_eog), vocab, self.n_vocab)
+            return {"blob": np.frombuffer(blob, dtype=np.uint8), "ends": np.frombuffer(ends, dtype=np.int64),
+                    "control": np.frombuffer(control, dtype=np.uint8).astype(bool),
+                    "eog": np.frombuffer(eog, dtype=np.int64)}
+        return self._vocabulary_arrays_python()
+
+    def _vocabulary_arrays_python(self) -> dict[str, np.ndarray]:
         vocab, n = self._vocab, self.n_vocab
         buf = ctypes.create_string_buffer(256)
         out = []

@@ -89,12 +89,15 @@ def select(vocab: Vocabulary, matcher: Matcher, end_texts: tuple[str, ...],
     pieces = vocab.pieces()
     content, ends = [], []
     end_bytes = tuple(t.encode() for t in end_texts)
+    # a piece that is an end text and blanks strips to that text stripped: the cheap test first
+    end_cores = {e.strip() for e in end_bytes}
     eog = set(vocab.eog_tokens())
     used_bytes = bytes(sorted({b for e in encodings for b in e} | set(b" \t\r\n\x0b\x0c")))
     for tok, piece in enumerate(pieces):
         if tok in eog:
             ends.append(tok)
-        elif end_bytes and any(piece.startswith(e) and not piece[len(e):].strip() for e in end_bytes):
+        elif (end_bytes and piece.strip() in end_cores
+              and any(piece.startswith(e) and not piece[len(e):].strip() for e in end_bytes)):
             if not vocab.is_control(tok):
                 ends.append(tok)
         elif piece.translate(None, used_bytes) or not piece:  # a byte no emoji text has: most tokens

@@ -210,6 +210,7 @@ static PyObject *native_uniform(PyObject *self, PyObject *args) {
 
 PyObject *native_capture_callback(PyObject *self, PyObject *args); /* head.c */
 PyObject *native_head_logits(PyObject *self, PyObject *args);      /* head.c */
+PyObject *native_vocabulary(PyObject *self, PyObject *args);       /* vocab.c */
 
 static PyMethodDef methods[] = {
     {"sample", native_sample, METH_VARARGS,
@@ -219,6 +220,8 @@ static PyMethodDef methods[] = {
      "capture_callback() -> address of the graph-evaluation callback (see head.c)"},
     {"head_logits", native_head_logits, METH_VARARGS,
      "head_logits(weights, hidden, out): out[r] = weights[r] . hidden, in a fixed order (see head.c)"},
+    {"vocabulary", native_vocabulary, METH_VARARGS,
+     "vocabulary(to_piece, is_control, is_eog, vocab, n) -> (blob, ends, control, eog) (see vocab.c)"},
     {NULL, NULL, 0, NULL},
 };
 
