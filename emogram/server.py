@@ -12,8 +12,8 @@ How it is kept safe and exact:
   that another user owns or others may write to is refused, by the server and by the command). On
   Linux the peer's uid must be the server's own.
 * ``emogram TOPIC`` looks for the socket before it imports anything heavy. When a server answers,
-  it sends its arguments, working directory, terminal flags and settings (``SETTINGS``: EMOGRAM_*
-  and the model stores' variables), and copies the server's output and exit code.
+  it sends its arguments, working directory, terminal flags and settings (``SETTINGS``: EMOGRAM_*,
+  the model stores' variables, HOME), and copies the server's output and exit code.
 * The server runs one request at a time (llama.cpp uses every core for one answer) through the
   very code of the command (``cli.run``), in the client's working directory, so a served answer is
   the answer the command would print itself (tested, seed for seed).
@@ -43,7 +43,9 @@ from ._version import __version__
 
 ENV_SERVE = "EMOGRAM_SERVE"  # the socket's directory (default <cache>/serve); "0" or "off": no server
 _OFF = ("0", "off", "no", "false")
-SETTINGS = ("EMOGRAM_", "HF_", "HUGGINGFACE_", "OLLAMA_", "LMSTUDIO", "XDG_")
+# what can change an answer or which model a name means: served only when the command's are the same
+SETTINGS = ("EMOGRAM_", "HF_", "HUGGINGFACE_")  # prefixes
+SETTING_NAMES = ("OLLAMA_MODELS", "LMSTUDIO_HOME", "XDG_CACHE_HOME", "HOME")
 MAX_REQUEST = 1 << 20
 IDLE_MINUTES = 15.0
 SOCKET_NAME = "emogram.sock"
@@ -88,8 +90,10 @@ def identity() -> str:
     return "\n".join(parts)
 
 
-def settings() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if k.startswith(SETTINGS) and k != ENV_SERVE}
+def settings(environ: dict[str, str] | None = None) -> dict[str, str]:
+    """The variables of ``environ`` (default: this process's) a served command must share."""
+    return {k: v for k, v in (os.environ if environ is None else environ).items()
+            if (k.startswith(SETTINGS) or k in SETTING_NAMES) and k != ENV_SERVE}
 
 
 def _available() -> bool:

@@ -22,10 +22,14 @@ from emogram.backend import models
 from emogram.errors import InputError
 
 pytestmark = pytest.mark.skipif(not hasattr(socket, "AF_UNIX"), reason="needs Unix sockets")
+STARTED_WITH: dict[Path, dict[str, str]] = {}  # each server's environment
 
 
 def _env(serve_dir: Path | str, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k != server.ENV_SERVE}
+    """The environment of a command for the server at ``serve_dir``: the one it was started with
+    (a variable another test sets later must not make it decline), or this process's."""
+    base = STARTED_WITH.get(Path(serve_dir), os.environ) if str(serve_dir) != "0" else os.environ
+    env = {k: v for k, v in base.items() if k != server.ENV_SERVE}
     env[server.ENV_SERVE] = str(serve_dir)
     env.update(extra)
     return env
@@ -37,7 +41,8 @@ def emogram(args: list[str], env: dict[str, str], cwd: Path | None = None) -> su
 
 
 def start(serve_dir: Path, *extra: str) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-m", "emogram", "serve", *extra], env=_env(serve_dir),
+    STARTED_WITH[serve_dir] = _env(serve_dir)
+    proc = subprocess.Popen([sys.executable, "-m", "emogram", "serve", *extra], env=STARTED_WITH[serve_dir],
                             stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
     line = proc.stderr.readline()  # "ready ..." once the model is loaded and warm
     assert "listening on" in line, line + proc.stderr.read()
@@ -100,7 +105,7 @@ def _raw(serve_dir: Path, payload: bytes) -> list[dict]:
 
 
 def test_what_the_server_must_not_answer_is_declined(serve_dir):
-    good = {"identity": server.identity(), "settings": server.settings(), "argv": ["tides", "--seed", "1"],
+    good = {"identity": server.identity(), "settings": server.settings(STARTED_WITH[serve_dir]), "argv": ["tides", "--seed", "1"],
             "cwd": os.getcwd(), "tty": [False, False]}
     assert _raw(serve_dir, json.dumps(good).encode() + b"\n")[-1] == {"exit": 0, "timings": False}
     for change in ({"identity": "another emogram"}, {"settings": {"EMOGRAM_MODEL": "x"}},
