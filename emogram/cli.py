@@ -123,6 +123,8 @@ def _explain(argv: Sequence[str], served: bool = False) -> int:
         models.load(args.model, **load)
     threading.Thread(target=_quietly, args=(load_model,), name="emogram-load", daemon=True).start()
     bound.wait(5.0)
+    from .backend import logs
+    logs.set_verbose(args.llama_log)  # also for a model loaded before (emogram serve)
     from .api import Explainer, prepare
     from .language.explanation import Explanation
     from .options import build_request, clean_topic

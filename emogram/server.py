@@ -47,6 +47,7 @@ _OFF = ("0", "off", "no", "false")
 SETTINGS = ("EMOGRAM_", "HF_", "HUGGINGFACE_")  # prefixes
 SETTING_NAMES = ("OLLAMA_MODELS", "LMSTUDIO_HOME", "XDG_CACHE_HOME", "HOME")
 MAX_REQUEST = 1 << 20
+READ_SECONDS = 5.0  # the longest the server waits for a connected command's request
 IDLE_MINUTES = 15.0
 SOCKET_NAME = "emogram.sock"
 
@@ -132,21 +133,23 @@ def ask_at(path: Path, argv: Sequence[str]) -> tuple[int, bool] | None:
             conn.sendall(json.dumps(request).encode("utf-8") + b"\n")
             for line in conn.makefile("r", encoding="utf-8"):
                 frame = json.loads(line)
+                if not isinstance(frame, dict):
+                    raise ValueError("a frame is a JSON object")
                 if first and "declined" in frame:
                     return None
                 first = False
-                if "out" in frame:
-                    sys.stdout.write(frame["out"])
-                    sys.stdout.flush()
-                elif "err" in frame:
-                    sys.stderr.write(frame["err"])
-                    sys.stderr.flush()
-                elif "exit" in frame:
+                if "exit" in frame:
                     return int(frame["exit"]), bool(frame.get("timings"))
+                out = sys.stdout if "out" in frame else sys.stderr if "err" in frame else None
+                if out is not None:
+                    try:
+                        out.write(frame.get("out", frame.get("err", "")))
+                        out.flush()
+                    except BrokenPipeError:  # the reader went away (| head): the command's own rule
+                        return 0, False
         except (OSError, ValueError):
             if first:
                 return None  # the server went away before answering: answer here
-            raise
     if first:
         return None
     sys.stderr.write("emogram: error: the server stopped before the answer was complete\n")
@@ -284,7 +287,9 @@ class Server:
             _send(conn, {"declined": "another user"})
             return False
         try:
+            conn.settimeout(READ_SECONDS)  # a command sends its request at once: none holds the server
             request = _read_request(conn)
+            conn.settimeout(None)
         except (OSError, ValueError) as exc:
             _send(conn, {"declined": f"bad request: {exc}"})
             return False

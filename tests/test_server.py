@@ -13,6 +13,8 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -35,14 +37,20 @@ def _env(serve_dir: Path | str, **extra: str) -> dict[str, str]:
     return env
 
 
+# Commands and servers run in an empty folder unless a test names one: ``python -m emogram`` in a
+# checkout would import the checkout's emogram, not the installed one the tests import, and a server
+# rightly declines another emogram.
+NEUTRAL = Path(tempfile.mkdtemp(prefix="emogram-neutral-"))
+
+
 def emogram(args: list[str], env: dict[str, str], cwd: Path | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "emogram", *args], capture_output=True, text=True,
-                          env=env, cwd=cwd, timeout=300)
+                          env=env, cwd=cwd or NEUTRAL, timeout=300)
 
 
 def start(serve_dir: Path, *extra: str) -> subprocess.Popen:
     STARTED_WITH[serve_dir] = _env(serve_dir)
-    proc = subprocess.Popen([sys.executable, "-m", "emogram", "serve", *extra], env=STARTED_WITH[serve_dir],
+    proc = subprocess.Popen([sys.executable, "-m", "emogram", "serve", *extra], env=STARTED_WITH[serve_dir], cwd=NEUTRAL,
                             stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
     line = proc.stderr.readline()  # "ready ..." once the model is loaded and warm
     assert "listening on" in line, line + proc.stderr.read()
@@ -105,8 +113,8 @@ def _raw(serve_dir: Path, payload: bytes) -> list[dict]:
 
 
 def test_what_the_server_must_not_answer_is_declined(serve_dir):
-    good = {"identity": server.identity(), "settings": server.settings(STARTED_WITH[serve_dir]), "argv": ["tides", "--seed", "1"],
-            "cwd": os.getcwd(), "tty": [False, False]}
+    good = {"identity": server.identity(), "settings": server.settings(STARTED_WITH[serve_dir]),
+            "argv": ["tides", "--seed", "1"], "cwd": str(NEUTRAL), "tty": [False, False]}
     assert _raw(serve_dir, json.dumps(good).encode() + b"\n")[-1] == {"exit": 0, "timings": False}
     for change in ({"identity": "another emogram"}, {"settings": {"EMOGRAM_MODEL": "x"}},
                    {"argv": ["batch", "topics.txt"]}, {"argv": ["serve"]}, {"argv": "tides"},
@@ -117,6 +125,16 @@ def test_what_the_server_must_not_answer_is_declined(serve_dir):
         frames = _raw(serve_dir, junk)
         assert len(frames) == 1 and "declined" in frames[0], (junk, frames)
     assert served(emogram(["tides", "--seed", "1", "-v"], _env(serve_dir)))  # still serving
+
+
+def test_a_silent_connection_does_not_hold_the_server(serve_dir):
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as silent:
+        silent.connect(str(serve_dir / server.SOCKET_NAME))  # connected, and says nothing
+        start = time.monotonic()
+        result = emogram(["tides", "--seed", "1", "-v"], _env(serve_dir))
+        assert result.returncode == 0 and served(result), result.stderr
+        assert time.monotonic() - start < server.READ_SECONDS + 60
+        assert silent.recv(4096).startswith(b'{"declined"')  # given up on, with a word
 
 
 def test_a_directory_others_may_write_to_is_not_used(tmp_path):
