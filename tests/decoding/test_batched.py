@@ -233,10 +233,11 @@ def test_batched_texts_against_single_sequence_texts(explainer, oracles, capsys)
     with capsys.disabled():
         print(f"\nbatched (batch_size=8, {width:.1f} rows per pass on average) vs lone texts: "
               f"{same}/{len(topics)} identical, mean shared prefix {sum(shared) / len(shared):.0%}")
-    # Floors far below what is measured (5/24 identical and 57% shared with the adapter's longer
-    # answers, 2026-12-02; more without it): a sequence fed another row's logits would share
-    # almost nothing past its first token.
-    assert same >= 2 and sum(shared) / len(shared) >= 0.3
+    # A floor far below what is measured (52-65% shared with the adapter's longer answers in four
+    # runs, 2026-12-02): a sequence fed another row's logits would share almost nothing past its
+    # first token. How many texts are identical to the end is printed, not asserted: it depends on
+    # which sequences happen to share a pass (timing), and was 1, 4, 5 and 6 of 24 in those runs.
+    assert sum(shared) / len(shared) >= 0.3
 
 
 def _common_prefix(a: str, b: str) -> int:
