@@ -17,7 +17,6 @@ import threading
 from typing import AsyncIterator, Iterable, Iterator, Sequence
 
 from .backend import models
-from .decoding import engine as engine_module
 from .decoding.engine import Engine, Request
 from .errors import DecodingError, EmogramError, InputError, InputTypeError
 from .language.explanation import Explanation, parse
@@ -273,12 +272,6 @@ def _progress(done: int, total: int, topic: str) -> None:
 
 
 _ENGINE_LOCK = threading.Lock()
-
-
-def prepare(**options) -> None:
-    """Make what an answer with these options needs and no model does (its grammars' parser, the
-    lexicon's tables), e.g. in a thread while a model loads (``engine.prepare``)."""
-    engine_module.prepare(build_request(**options))
 
 
 def _engine_for(model) -> Engine:

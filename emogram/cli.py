@@ -125,12 +125,13 @@ def _explain(argv: Sequence[str], served: bool = False) -> int:
     bound.wait(5.0)
     from .backend import logs
     logs.set_verbose(args.llama_log)  # also for a model loaded before (emogram serve)
-    from .api import Explainer, prepare
+    from .api import Explainer
+    from .decoding.engine import prepare
     from .language.explanation import Explanation
     from .options import build_request, clean_topic
     topic = " ".join(args.topic)
-    clean_topic(topic), build_request(**_options(args))
-    _quietly(prepare, **_options(args))
+    clean_topic(topic)
+    _quietly(prepare, build_request(**_options(args)))  # the options are checked here, before the answer
     # the context is made in the decode thread while the answer's set-up runs here
     explainer = Explainer(args.model, **load).warm_up()
     marks["loaded"] = time.perf_counter()

@@ -33,7 +33,6 @@ import json
 import os
 import signal
 import socket
-import stat
 import sys
 import time
 from pathlib import Path
@@ -49,6 +48,7 @@ SETTING_NAMES = ("OLLAMA_MODELS", "LMSTUDIO_HOME", "XDG_CACHE_HOME", "HOME")
 MAX_REQUEST = 1 << 20
 READ_SECONDS = 5.0  # the longest the server waits for a connected command's request
 IDLE_MINUTES = 15.0
+IDLE_LIMIT = 1e6  # minutes: beyond this, a socket timeout overflows; 0 already means never
 SOCKET_NAME = "emogram.sock"
 
 
@@ -65,16 +65,10 @@ def socket_path() -> Path:
 
 
 def private(path: Path, create: bool = False) -> bool:
-    """Is ``path`` a directory of ours alone? (Created 0700 when ``create`` and missing.)"""
-    try:
-        if create and not path.exists():
-            path.mkdir(mode=0o700, parents=True, exist_ok=True)
-        st = os.lstat(path)
-    except OSError:
-        return False
-    if not stat.S_ISDIR(st.st_mode):
-        return False
-    return not hasattr(os, "getuid") or (st.st_uid == os.getuid() and not st.st_mode & 0o077)
+    """Is ``path`` a directory of ours alone, which no one else may even enter? (Created 0700 when
+    ``create`` and missing.)"""
+    from .backend.prompt_cache import private_directory
+    return private_directory(path, create, others=0o077)
 
 
 def identity() -> str:
@@ -360,6 +354,9 @@ def serve(argv: Sequence[str], run: Callable[[list[str]], int], serves: Callable
                    help="stop after this many minutes without a request (default %(default)g; 0: never)")
     p.add_argument("--stop", action="store_true", help="stop the running server")
     args = p.parse_args(argv)
+    if not 0 <= args.idle <= IDLE_LIMIT:  # nan, inf and negatives too
+        from .errors import InputError
+        raise InputError(f"--idle must be between 0 and {IDLE_LIMIT:g} minutes, got {args.idle}")
     if args.stop:
         if stop():
             sys.stderr.write("emogram serve: stopped\n")

@@ -171,3 +171,11 @@ def test_stop(tmp_path):
     assert not (tmp_path / server.SOCKET_NAME).exists()
     again = emogram(["serve", "--stop"], _env(tmp_path))
     assert again.returncode == 1 and "no server" in again.stderr
+
+
+def test_a_bad_idle_time_is_a_usage_error(tmp_path):
+    tmp_path.chmod(0o700)
+    for value in ("nan", "inf", "-1"):
+        result = emogram(["serve", "--idle", value], _env(tmp_path))
+        assert result.returncode == 1 and "emogram: error: --idle must be" in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr

@@ -22,6 +22,7 @@ A context is owned by one thread (the scheduler's); it is not thread-safe.
 from __future__ import annotations
 
 import ctypes
+import sys
 from typing import Sequence
 
 import numpy as np
@@ -245,7 +246,7 @@ def _head_agrees(ctx: Context) -> bool:
             verdict = _probe_head(ctx)
         else:
             adapter = getattr(model, "adapter", None)
-            name = "|".join(["head-agrees", setup_cache.source_digest(head_module, _this_module()),
+            name = "|".join(["head-agrees", setup_cache.source_digest(head_module, sys.modules[__name__]),
                              adapter.sha256 if adapter is not None else "no adapter",
                              library.system_info(), active_implementation()])
             verdict = bool(cache.arrays(name, lambda: {"agrees": np.bool_(_probe_head(ctx))})["agrees"])
@@ -253,11 +254,6 @@ def _head_agrees(ctx: Context) -> bool:
         return False  # not known (the model failed the probe): asked again next time
     model._head_agrees = verdict  # type: ignore[attr-defined]
     return verdict
-
-
-def _this_module():
-    import sys
-    return sys.modules[__name__]
 
 
 def _probe_head(ctx: Context) -> bool:

@@ -37,6 +37,20 @@ MAX_BYTES = 256 << 20  # a prefix of a few hundred tokens takes a few MB; refuse
 _NAME = re.compile(r"^[0-9a-f]{40}\.kv$")
 
 
+def private_directory(path: Path, create: bool = False, others: int = 0o022) -> bool:
+    """Is ``path`` a directory this user owns, with none of the ``others`` mode bits (by default:
+    no one else may write to it)? Created 0700 when ``create`` and missing."""
+    try:
+        if create and not path.exists():
+            path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        st = os.lstat(path)
+    except OSError:
+        return False
+    if not stat.S_ISDIR(st.st_mode):
+        return False
+    return not hasattr(os, "getuid") or (st.st_uid == os.getuid() and not st.st_mode & others)
+
+
 class PromptCache:
     """Files of one kind in a private directory: named by a hash, checked by a checksum, pruned to
     the newest ``keep``. ``setup_cache.SetupCache`` keeps its files by the same rules."""
@@ -54,17 +68,7 @@ class PromptCache:
 
     def trusted(self, create: bool = False) -> bool:
         """Is the directory ours alone? (Created 0700 when ``create`` and missing.)"""
-        try:
-            if create and not self.directory.exists():
-                self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-            st = os.lstat(self.directory)
-        except OSError:
-            return False
-        if not stat.S_ISDIR(st.st_mode):
-            return False
-        if hasattr(os, "getuid") and (st.st_uid != os.getuid() or st.st_mode & 0o022):
-            return False
-        return True
+        return private_directory(self.directory, create)
 
     def load(self, tokens: Sequence[int]) -> bytes | None:
         """The saved state after ``tokens``, checked against its checksum; None if absent or bad."""
