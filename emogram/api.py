@@ -200,7 +200,8 @@ class Explainer:
         except Exception as exc:  # by construction unreachable: say so loudly if it happens
             raise DecodingError(f"internal error: decoded text does not parse ({exc})") from exc
         return Explanation(tree, topic=topic, reasoning=result.reasoning, stats=result.stats,
-                           model=self.model.name, plan=result.plan, adapter=self.adapter_name)
+                           model=self.model.name, plan=result.plan, adapter=self.adapter_name,
+                           sources=result.sources)
 
 
 class Stream:

@@ -64,6 +64,12 @@ def _add_adapter_options(p: argparse.ArgumentParser) -> None:
                    "emogram ships for the model, if any: the default model's names an explanation's stages)")
     g.add_argument("--no-adapter", dest="adapter", action="store_const", const=False,
                    help="the model without any adapter")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--bank", action="append", metavar="PATH",
+                   help="a bank of explanations of your own (JSONL, as the shipped bank), read before "
+                        "the shipped one; give it again for more")
+    g.add_argument("--no-bank", dest="bank", action="store_const", const=False,
+                   help="no bank: the model answers from what it knows")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -93,7 +99,7 @@ def _parser() -> argparse.ArgumentParser:
 def _options(args: argparse.Namespace) -> dict:
     opts = dict(lines=args.lines, steps=args.steps, emoji_per_group=args.emoji_per_group,
                 operators=args.operators, palette=args.palette, exclude=args.exclude)
-    for name in ("emoji_version", "seed", "temperature", "max_tokens", "candidates", "plan", "lexicon"):
+    for name in ("emoji_version", "seed", "temperature", "max_tokens", "candidates", "plan", "lexicon", "bank"):
         value = getattr(args, name, None)
         if value is not None:
             opts[name] = value
@@ -227,6 +233,11 @@ def _timings(explanation, marks: dict[str, float], served: bool = False) -> None
         ("model", explanation.model),
         ("adapter", explanation.adapter or "none"),
     ]
+    for source in explanation.sources:  # the bank entries the answer used
+        where = "" if source.bank == "emogram" else f" ({source.bank}:{source.line})"
+        rows.append((f"source, {source.used}", f"{source.topic}{where}: {source.answer}"))
+    if not explanation.sources:
+        rows.append(("sources", "none (no bank entry was close enough)"))
     # the whole process, so that what the figures above leave out shows too
     started = _process_started()
     if served:  # the server's process is not the command's: the command adds its own total

@@ -50,7 +50,7 @@ def build_request(*, lines=None, steps=None, emoji_per_group=None, operators=Non
                   max_think_tokens: int | None = None, hint: float | None = None,
                   examples: int | None = None, candidates: int | None = None,
                   plan: bool | None = None, lexicon: bool | float | None = None,
-                  **unknown: object) -> Request:
+                  bank: object = None, **unknown: object) -> Request:
     """Turn keyword arguments into an engine request, checking each one."""
     if unknown:
         raise _unknown_option(sorted(unknown)[0])
@@ -115,7 +115,18 @@ def build_request(*, lines=None, steps=None, emoji_per_group=None, operators=Non
     return Request(grammar=grammar, params=params, seed=seed, max_tokens=budget, think=think,
                    max_think_tokens=think_budget, hint=float(hint or 0.0), examples=n_examples,
                    candidates=n_candidates, plan=True if plan is None else plan,
-                   lexicon=lexicon_weight(lexicon))
+                   lexicon=lexicon_weight(lexicon), bank=bank_option(bank))
+
+
+def bank_option(bank: object) -> tuple[str, ...] | None:
+    """``bank``: None or True for the shipped bank, False for none, a path or paths of the user's
+    banks (read before the shipped one). Each file is read and checked here, once while it is
+    unchanged, so a bad line fails before any model work (``BankError``, naming file and line)."""
+    from .knowledge.bank import bank_paths, user_entries
+    paths = bank_paths(bank)
+    if paths:
+        user_entries(paths)
+    return paths
 
 
 def emoji_version_for(emoji_version: object = UNSET, palette: object = None) -> object:
@@ -143,7 +154,7 @@ def recorded_options(options: dict) -> dict:
 OPTIONS = ("lines", "steps", "emoji_per_group", "operators", "palette", "emoji_version", "exclude",
            "emoji_filter", "temperature", "top_k", "top_p", "min_p", "repeat_penalty",
            "filler_penalty", "partial_penalty", "seed", "think", "max_tokens", "max_think_tokens",
-           "hint", "examples", "candidates", "plan", "lexicon")
+           "hint", "examples", "candidates", "plan", "lexicon", "bank")
 
 
 def _unknown_option(name: str) -> InputTypeError:

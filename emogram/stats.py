@@ -56,6 +56,23 @@ class Stats:
 
 
 @dataclass(frozen=True)
+class Source:
+    """A bank entry an answer used: ``followed`` (the answer keeps to its stages: the same topic)
+    or ``read`` (in the model's prompt, as a neighbouring topic)."""
+
+    topic: str
+    answer: str  # the entry's stages in words and emoji
+    bank: str  # "emogram" for the shipped bank, else the path of the user's bank file
+    line: int  # its line in that file
+    used: str  # "followed" or "read"
+    score: float  # how much of the topic's content words it shares (0..1)
+
+    def to_dict(self) -> dict:
+        return {"topic": self.topic, "answer": self.answer, "bank": self.bank, "line": self.line,
+                "used": self.used, "score": round(self.score, 3)}
+
+
+@dataclass(frozen=True)
 class Result:
     """One finished generation, before parsing."""
 
@@ -64,6 +81,7 @@ class Result:
     stats: Stats
     prompt: str
     plan: tuple[str, ...] = ()
+    sources: tuple[Source, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ from ..errors import InputError
 from ..knowledge import prompts
 from ..language.grammar import Grammar, compile_group_grammar
 from ..stats import Event, Result, Stats
-from . import choose, gloss
+from . import choose, gloss, recall
 from .job import Job
 from .sampling import SamplingParams
 from .scheduler import Scheduler
@@ -55,6 +55,7 @@ class Request:
     candidates: int = 1  # answers decoded side by side; the best is kept
     plan: bool = True  # name each part in words first, then its emoji (gloss.py)
     lexicon: float = 2.0  # logit bonus for the emoji the lexicon relates to a part's words
+    bank: tuple[str, ...] | None = ()  # the user's bank files before the shipped one; None: no bank
 
 
 @dataclass
@@ -224,7 +225,9 @@ class Engine:
         """A glossed answer (gloss.py): words, then each part's group, joined as the model chose."""
         shape, flt = request.grammar.shape, request.grammar.emoji_filter
         group = compile_group_grammar(shape, flt)
-        prompt = prompts.build_gloss(self.model, topic, style=request.prompt_style)
+        recalled = recall.recall(topic, request.bank, gloss.explains(topic), frozenset(group.emoji),
+                                 shape.emoji_per_group)
+        prompt = prompts.build_gloss(self.model, topic, style=request.prompt_style, context=recalled.context)
         setup = self.setup(group, gloss.END_TEXTS)
         cands = setup.candidates
         if request.max_tokens < math.ceil(cands.min_answer_tokens) * shape.lines[0] * shape.steps[0]:
@@ -253,7 +256,8 @@ class Engine:
                     started=box["job"].submitted, min_parts=gloss.min_parts(topic),
                     most_parts=gloss.most_parts(topic),
                     chain_bias=gloss.chain_bias(topic),
-                    likelihood=request.candidates > 1, tokenize=self.model.tokenize)
+                    likelihood=request.candidates > 1, tokenize=self.model.tokenize,
+                    follow=recalled.follow)
                 out.append(Sequence(shared=shared, own=own, script=script, stats=stats))
             return out
 
@@ -264,7 +268,8 @@ class Engine:
                 stats.llama_checks = sum(j.checks for j in script.judges)
                 stats.llama_masks = sum(j.masks for j in script.judges)
                 stats.total_seconds = time.perf_counter() - box["job"].submitted
-                results.append(Result(str(script.tree()), "", stats, prompt.text, script.plan))
+                results.append(Result(str(script.tree()), "", stats, prompt.text, script.plan,
+                                      recalled.sources))
             return results[0] if len(results) == 1 else self.choose(topic, results)
 
         box["job"] = job = Job(start, finish, on_event=on_event,

@@ -111,6 +111,31 @@ class WordPhase:
         return Step([tok])
 
 
+@dataclass(frozen=True)
+class FollowPart:
+    """One stage of a bank entry the answer follows (``Gloss(follow=...)``): its words, the
+    operator before it, its group when every emoji of it is allowed here (else None: the model
+    picks the group under the grammar, nudged toward ``hint``, the entry's emoji that are allowed)."""
+
+    words: str
+    operator: Operator | None
+    group: str | None
+    hint: tuple[str, ...] = ()
+
+
+class ForcedWords:
+    """A part's words written for the model: a stage of the entry the answer follows."""
+
+    full_logits = False
+
+    def __init__(self, words: str, tokens: list[int]) -> None:
+        self.raw = words.encode()
+        self.tokens = tokens
+
+    def step(self, out: Output) -> Step:
+        return Step(list(self.tokens), finished=True)
+
+
 class NamedGroup:
     """A part whose words are an emoji's name ("lungs"): that emoji, written for the model. A small
     model rarely writes what it saw little of: Gemma spells 🫁 in five byte pieces and, nudged or
@@ -149,6 +174,10 @@ class SeparatorPhase:
 
     def step(self, out: Output) -> Step:
         g = self.gloss
+        want = g._wanted_end()
+        if want is not None and self.allowed[want]:  # the followed entry's joint
+            g.chosen_end = want
+            return Step(finished=True)
         bias = np.where(self.allowed, g.end_bias, -np.inf)
         i = g.end_sampler.sample(out.candidates(), bias, g.no_end_ban)
         g.chosen_end = i if i >= 0 else int(np.flatnonzero(self.allowed)[0])
@@ -174,7 +203,8 @@ class Gloss:
                  emit: Callable[[Event], None], started: float,
                  min_parts: int = 1, most_parts: int = MAX_PARTS, chain_bias: float = 0.0,
                  likelihood: bool = False,
-                 tokenize: Callable[[str], list[int]] | None = None) -> None:
+                 tokenize: Callable[[str], list[int]] | None = None,
+                 follow: tuple[FollowPart, ...] = ()) -> None:
         from ..constraint.judge import Judge
         from ..constraint.matcher import matcher_for
         self.shape, self.setup, self.positions, self.base_bias = shape, setup, positions, base_bias
@@ -209,13 +239,39 @@ class Gloss:
         self.force_line = False  # the next part starts a line whatever the model chose
         self.group_tokens = math.ceil(self.cands.min_answer_tokens)  # the fewest one group can take
         self.lead = False
+        self.follow = follow  # the stages of a bank entry on the same topic, kept to in order
+        if follow:
+            self.max_parts = max_parts(shape, max(most_parts, len(follow)))
+            self.min_parts = min(self.min_parts, len(follow))
+            colon = [t for t in self.word_ids[self.n_words:] if pieces[t] == b":"]
+            self._colon = int(colon[0]) if colon else int(self.word_ids[self.n_words])
 
     # -- the script --
-    def first(self) -> WordPhase:
+    def first(self) -> WordPhase | ForcedWords:
+        return self._words_phase()
+
+    def _words_phase(self) -> WordPhase | ForcedWords:
+        """The next part's words: the followed entry's next stage, or the model's own."""
+        n = len(self.parts)
+        if self.follow and n < len(self.follow) and self.tokenize is not None:
+            words = self.follow[n].words
+            return ForcedWords(words, self.tokenize((" " if n else "") + words) + [self._colon])
         return WordPhase(self)
 
+    def _wanted_end(self) -> int | None:
+        """The end the followed entry asks for after the current part: its next operator, or the
+        end of the answer after its last stage (None when not following, or past its end)."""
+        n = len(self.parts)
+        if not self.follow or n > len(self.follow):
+            return None
+        want = self.follow[n].operator if n < len(self.follow) else None
+        for k, kind in enumerate(self.end_kinds):
+            if kind is want:
+                return k
+        return None
+
     def after(self, phase, step: Step):
-        if isinstance(phase, WordPhase):
+        if isinstance(phase, (WordPhase, ForcedWords)):
             self._start_part(phase.raw.decode("utf-8", errors="replace").strip())
             return self._group(), []
         if isinstance(phase, (EmojiPhase, NamedGroup)):
@@ -226,6 +282,9 @@ class Gloss:
                     return None, []
                 return SeparatorPhase(self, self._allowed_ends()), [phase.last_token]
             self.chosen_end = phase.end - self.cands.n_content
+            want = self._wanted_end()
+            if want is not None and self._allowed_ends()[want]:
+                self.chosen_end = want
         kind = self.end_kinds[self.chosen_end]
         if kind is None or self.budget < self.group_tokens:
             return None, []
@@ -239,7 +298,7 @@ class Gloss:
             leads = [k for k, kind in enumerate(self.end_kinds) if kind is Operator.LEADS_TO]
             if leads:
                 self.chosen_end, self.pending, self.force_line = leads[0], Operator.LEADS_TO, True
-        return WordPhase(self), [int(self.cands.tokens[self.cands.n_content + self.chosen_end])]
+        return self._words_phase(), [int(self.cands.tokens[self.cands.n_content + self.chosen_end])]
 
     def _progresses(self, kind: Operator) -> bool:
         """Whether the next part, joined by ``kind``, is one the shape still requires."""
@@ -284,8 +343,13 @@ class Gloss:
 
     def _group(self) -> EmojiPhase | NamedGroup:
         cands = self.cands
+        stage = self.follow[len(self.parts) - 1] if len(self.parts) <= len(self.follow) else None
+        if stage is not None and stage.group is not None and (given := self._given(stage.group)) is not None:
+            return given
         related = self.related(self.parts[-1].words) if self.lexicon_bias else []
-        if (named := self._named(related)) is not None:
+        if stage is not None:  # the entry's emoji first, then the lexicon's for its words
+            related = [(e, 9.0) for e in stage.hint] + related
+        elif (named := self._named(related)) is not None:
             return named
         bias = self.base_bias.copy()
         index = self.setup.piece_index()
@@ -309,6 +373,16 @@ class Gloss:
                           bias=bias, filler=self.filler, stats=self.stats, emit=self._emit_group,
                           started=self.started, used=self.used, likelihood=self.likelihood,
                           avoid=echoes)
+
+    def _given(self, group: str) -> NamedGroup | None:
+        """The followed entry's group, written for the model, when the budget pays for it and no
+        earlier part used it."""
+        if self.tokenize is None or any(p.emoji and "".join(p.emoji) == group for p in self.parts[:-1]):
+            return None
+        tokens = self.tokenize(" " + group)
+        if not tokens or len(tokens) > self.budget - self._still_needed() * self.group_tokens:
+            return None
+        return NamedGroup(group, tokens, self)
 
     def _named(self, related: list[tuple[str, float]]) -> NamedGroup | None:
         """The group the part's words name outright, if they do (``NamedGroup``): the lexicon's

@@ -16,6 +16,7 @@ models get a one-line plan in words before the emoji when ``think=True``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 from ..errors import ModelError
 from ..language.grammar import Shape
@@ -218,14 +219,18 @@ GLOSS_EXAMPLES: tuple[tuple[str, str], ...] = (
 TOPIC_PROMPT = "Topic: {topic}\n"
 
 
-def build_adapted(model, topic: str, template: str = TOPIC_PROMPT) -> Prompt:
+def build_adapted(model, topic: str, template: str = TOPIC_PROMPT,
+                  context: Sequence[tuple[str, str]] = ()) -> Prompt:
     """The prompt of an adapter trained on ``template``: no shared prefix, the topic tokenized as
-    plain text with the space before it (as ``build_gloss``'s completion prompt does)."""
+    plain text with the space before it (as ``build_gloss``'s completion prompt does). ``context``:
+    (topic, glossed answer) pairs of the bank, written before it as earlier answers."""
     at = template.index("{topic}")
     before, after = template[:at], template[at + len("{topic}"):]
     lead = 1 if before.endswith(" ") else 0
-    text = before + topic + after
-    return Prompt(text, model.add_bos, False, "", "", ("\n",), "adapter", 0, at - lead, len(topic) + lead)
+    read = "".join(template.format(topic=t) + answer + "\n" for t, answer in context)
+    text = read + before + topic + after
+    return Prompt(text, model.add_bos, False, "", "", ("\n",), "adapter", 0, len(read) + at - lead,
+                  len(topic) + lead)
 
 
 def tokens(model, prompt: Prompt) -> tuple[tuple[int, ...], list[int]]:
@@ -233,38 +238,47 @@ def tokens(model, prompt: Prompt) -> tuple[tuple[int, ...], list[int]]:
     plain text, so text such as ``<end_of_turn>`` in it stays text. (Training tokenizes its
     examples with this too, so an adapter learns the tokens the engine feeds it.)"""
     shared_text, before, topic, after = prompt.parts()
-    shared = tuple(model.tokenize(shared_text, add_special=prompt.add_bos, parse_special=True)) \
+    special = prompt.style == "chat"  # only a chat template's markup is special-token text; the
+    #                                   other formats are plain, bank entries read in them included
+    shared = tuple(model.tokenize(shared_text, add_special=prompt.add_bos, parse_special=special)) \
         if shared_text else ()
-    own = model.tokenize(before, add_special=prompt.add_bos and not shared, parse_special=True)
-    own += model.tokenize(topic) + model.tokenize(after, parse_special=True)
+    own = model.tokenize(before, add_special=prompt.add_bos and not shared, parse_special=special)
+    own += model.tokenize(topic) + model.tokenize(after, parse_special=special)
     return shared, own
 
 
-def build_gloss(model, topic: str, *, style: str | None = None) -> Prompt:
+def build_gloss(model, topic: str, *, style: str | None = None,
+                context: Sequence[tuple[str, str]] = ()) -> Prompt:
     """The prompt for a glossed answer: the examples, then the topic; the model starts with a word.
-    A model whose adapter names the prompt it was trained with gets that prompt instead."""
+    A model whose adapter names the prompt it was trained with gets that prompt instead.
+    ``context``: (topic, glossed answer) pairs from the bank, read just before the topic (after the
+    examples every call shares, so their saved state is still reused)."""
     adapter = getattr(model, "adapter", None)
     if style is None and adapter is not None and adapter.prompt:
-        return build_adapted(model, topic, adapter.prompt)
+        return build_adapted(model, topic, adapter.prompt, context)
     template = model.chat_template
     style = style or ("chat" if template else "completion")
     if style == "completion":
         parts = [GLOSS_INSTRUCTION + "\n"]
         parts += [f"\nTopic: {t}\n{answer}\n" for t, answer in GLOSS_EXAMPLES]
         shared = len("".join(parts))
-        text = "".join(parts) + f"\nTopic: {topic}\n"
+        read = "".join(f"\nTopic: {t}\n{answer}\n" for t, answer in context)
+        text = "".join(parts) + read + f"\nTopic: {topic}\n"
         return Prompt(text, model.add_bos, False, "", "", ("\n",), "completion", shared,
-                      shared + len("\nTopic:"), len(topic) + 1)
+                      shared + len(read) + len("\nTopic:"), len(topic) + 1)
     if not template:
         raise ModelError(f"{model.path.name} has no chat template; use the completion prompt style")
     messages = [{"role": "system", "content": GLOSS_INSTRUCTION}]
     for t, answer in GLOSS_EXAMPLES:
         messages += [{"role": "user", "content": t}, {"role": "assistant", "content": answer}]
+    examples = len(messages)
+    for t, answer in context:
+        messages += [{"role": "user", "content": t}, {"role": "assistant", "content": answer}]
     messages.append({"role": "user", "content": topic})
     bos = model.token_text(model.bos)
     try:
         text = model.render_chat(messages)
-        head = model.render_chat(messages[:-1], add_generation_prompt=False)
+        head = model.render_chat(messages[:examples], add_generation_prompt=False)
     except Exception as exc:  # a template bug must not become a crash
         raise ModelError(f"the chat template of {model.path.name} failed to render: {exc}") from None
     shared = len(head) if text.startswith(head) else 0

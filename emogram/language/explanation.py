@@ -19,15 +19,16 @@ class Explanation:
     """An explanation in emoji: ``str(e)`` is the canonical text, ``e.lines`` the typed tree.
 
     ``topic``, ``model``, ``adapter`` (the LoRA adapter applied, "" for none), ``reasoning`` (think
-    mode), ``plan`` (the parts it was planned from) and ``stats`` (timings, ``emogram.stats.Stats``)
-    describe how it was made and take no part in equality.
+    mode), ``plan`` (the parts it was planned from), ``sources`` (the bank entries it used,
+    ``emogram.stats.Source``) and ``stats`` (timings, ``emogram.stats.Stats``) describe how it was
+    made and take no part in equality.
     """
 
-    __slots__ = ("tree", "topic", "reasoning", "stats", "model", "plan", "adapter")
+    __slots__ = ("tree", "topic", "reasoning", "stats", "model", "plan", "adapter", "sources")
 
     def __init__(self, tree: Tree | Iterable[Line], *, topic: str = "", reasoning: str = "",
                  stats: Any = None, model: str = "", plan: tuple[str, ...] = (),
-                 adapter: str = "") -> None:
+                 adapter: str = "", sources: tuple = ()) -> None:
         self.tree = tree if isinstance(tree, Tree) else Tree(tuple(tree))
         self.topic = topic
         self.reasoning = reasoning
@@ -35,6 +36,7 @@ class Explanation:
         self.model = model
         self.plan = tuple(plan)
         self.adapter = adapter
+        self.sources = tuple(sources)
 
     # -- the tree --
     @property

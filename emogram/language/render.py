@@ -70,6 +70,8 @@ def to_dict(explanation: Any, *, stats: bool = False) -> dict[str, Any]:
             data[key] = getattr(explanation, key)
     if getattr(explanation, "plan", ()):
         data["plan"] = list(explanation.plan)
+    if getattr(explanation, "sources", ()):
+        data["sources"] = [source.to_dict() for source in explanation.sources]
     if stats and getattr(explanation, "stats", None) is not None:
         s = explanation.stats
         data["stats"] = {

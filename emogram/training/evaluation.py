@@ -33,7 +33,8 @@ def evaluation_topics(bench: Path = BENCH) -> list[str]:
     topics += [t["topic"] for t in json.loads((bench / "topics.json").read_text(encoding="utf-8"))["topics"]]
     topics += [line.strip() for line in (refs / "elco_phrases.txt").read_text(encoding="utf-8").splitlines()
                if line.strip() and not line.startswith("#")]
-    stages = refs / "stages.json"
-    if stages.is_file():
-        topics += [it["topic"] for it in json.loads(stages.read_text(encoding="utf-8"))["items"]]
+    for name in ("stages.json", "ceiling.json"):  # the stage references; the ceiling set (#29)
+        path = refs / name
+        if path.is_file():
+            topics += [it["topic"] for it in json.loads(path.read_text(encoding="utf-8"))["items"]]
     return list(dict.fromkeys(topics))

@@ -1,0 +1,144 @@
+"""Finding the bank entries that explain a topic, or a neighbouring one.
+
+Two steps, both lexical:
+
+1. **Candidates**: SQLite's full-text index (FTS5, in the standard library) ranks every entry by
+   BM25 over its topic and, with a lower weight, the words of its answer, with Porter stemming
+   ("rises" finds "rising"). Any of the query's words may match.
+2. **Same topic or not**: the candidates are ranked again by how much of the two topics' content
+   words they share, each word weighted by how rare it is among the bank's topics (a weighted
+   Dice overlap of ``words.words`` stems, the ``-ing``/``-ed`` forms folded). "why does a hot air
+   balloon float" and "how a hot air balloon rises" share "hot", "air" and "balloon": 0.8.
+
+``Search.find`` gives the ranked hits; ``Hit.same`` says whether one is close enough to be the
+same topic (``MATCH``, calibrated on the tune half of the paraphrase set, ``bench/bank_recall.py``)
+and ``RELATED`` whether it is close enough to be worth reading at all.
+"""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+import threading
+from collections import Counter
+from dataclasses import dataclass
+from typing import Sequence
+
+from .bank import Entry, shipped_entries, split_sense, user_entries
+from .words import base_form, tokens, words
+
+MATCH = 0.62  # overlap from which a hit is the same topic (the answer follows it)
+RELATED = 0.25  # overlap from which a hit is read by the model as a neighbour
+BODY_WEIGHT = 0.3  # BM25 weight of an entry's answer words against its topic's
+POOL = 40  # BM25 candidates ranked again
+# Verbs and fillers that say how a topic is asked, not which topic it is
+_ASKING = frozenset("work works working worked happen happens happened happening make makes made "
+                    "making way ways explain explained process thing things get gets got use used "
+                    "uses using actually really exactly basically simple simply kid kids like".split())
+
+
+@dataclass(frozen=True)
+class Hit:
+    entry: Entry
+    overlap: float  # weighted share of content words (0..1)
+    bm25: float  # SQLite's BM25 (lower is better)
+
+    @property
+    def same(self) -> bool:
+        return self.overlap >= MATCH
+
+    @property
+    def related(self) -> bool:
+        return self.overlap >= RELATED
+
+
+def content(text: str) -> frozenset[str]:
+    """A topic's content words: stems, ``-ing``/``-ed`` folded, asking words out."""
+    out = set()
+    for w in words(text):
+        if w in _ASKING:
+            continue
+        out.add(base_form(w) or w)
+    return frozenset(out)
+
+
+class Search:
+    """An index over entries (earlier entries win ties: a user's bank before the shipped one, the
+    more-asked sense before the other)."""
+
+    def __init__(self, entries: Sequence[Entry]) -> None:
+        self.entries = list(entries)
+        self._keys = [(content(e.main), content(e.topic)) for e in self.entries]
+        df: Counter[str] = Counter()
+        for main, full in self._keys:
+            df.update(full)
+        n = max(len(self.entries), 1)
+        self._idf = {w: math.log(1 + n / c) for w, c in df.items()}
+        self._unseen = math.log(1 + n)  # a word no topic has: as rare as can be
+        self._db = sqlite3.connect(":memory:", check_same_thread=False)
+        self._lock = threading.Lock()
+        self._db.execute("CREATE VIRTUAL TABLE bank USING fts5(topic, body, tokenize='porter unicode61')")
+        self._db.executemany("INSERT INTO bank(rowid, topic, body) VALUES (?, ?, ?)",
+                             ((k, e.topic, " ".join(p.words for p in e.parts))
+                              for k, e in enumerate(self.entries)))
+
+    def _weight(self, ws: frozenset[str]) -> float:
+        return sum(self._idf.get(w, self._unseen) for w in ws)
+
+    def overlap(self, query: frozenset[str], key: frozenset[str]) -> float:
+        if not query or not key:
+            return 0.0
+        shared = self._weight(query & key)
+        return 2 * shared / (self._weight(query) + self._weight(key))
+
+    def find(self, topic: str, k: int = 3, *, phrases: bool = True) -> list[Hit]:
+        """The ``k`` best hits for ``topic``, best first (``phrases=False``: topics to explain only)."""
+        terms = sorted(set(tokens(topic)))
+        if not terms or not self.entries:
+            return []
+        query = " OR ".join('"' + t.replace('"', "") + '"' for t in terms)
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT rowid, bm25(bank, 1.0, ?) FROM bank WHERE bank MATCH ? ORDER BY 2 LIMIT ?",
+                (BODY_WEIGHT, query, POOL)).fetchall()
+        q = content(topic)
+        asks_sense = bool(split_sense(topic)[1])
+        ranked = []
+        for rowid, score in rows:
+            if not phrases and self.entries[rowid].kind == "phrase":
+                continue
+            main, full = self._keys[rowid]
+            # a bare query is compared with the topic without its sense; a query naming a
+            # sense, with all of it
+            o = self.overlap(q, full) if asks_sense else max(self.overlap(q, main), self.overlap(q, full))
+            o = round(o, 4)
+            # the most overlap first; among equal matches the earlier entry (a user's bank, the
+            # more-asked sense), else the better BM25
+            ranked.append(((-o, rowid if o >= MATCH else 0, score, rowid), Hit(self.entries[rowid], o, score)))
+        ranked.sort(key=lambda pair: pair[0])
+        return [hit for _, hit in ranked[:k]]
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+_SEARCHES: dict[tuple, Search] = {}
+_LOCK = threading.Lock()
+
+
+def search_for(paths: tuple[str, ...]) -> Search:
+    """The index over the user's banks (``paths``, in order) and then the shipped bank; made again
+    only when one of the user's files changes."""
+    key, mine = user_entries(paths)
+    with _LOCK:
+        found = _SEARCHES.get(key)
+    if found is not None:
+        return found
+    made = Search(mine + shipped_entries())
+    with _LOCK:
+        if len(_SEARCHES) > 4:
+            _SEARCHES.clear()
+        _SEARCHES[key] = made
+    return made
+

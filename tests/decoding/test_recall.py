@@ -1,0 +1,92 @@
+"""Answers that use the bank, on the real default model (with its adapter): an entry on the same
+topic is followed stage by stage, through the grammar and every filter; neighbours are read; the
+sources say which; ``bank=False`` is the model alone; the user's banks come first."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import emogram
+import emogram.api
+from emogram.knowledge import bank_search
+
+SEED = "transformers (machine learning)"
+SEED_STAGES = ["input text", "tokens", "positions", "self attention", "stacked layers", "next word"]
+
+
+@pytest.fixture(scope="module")
+def ex():
+    return emogram.Explainer()
+
+
+def test_the_seed_question_follows_its_entry(ex):
+    e = ex.explain(SEED, seed=0)
+    assert list(e.plan) == SEED_STAGES
+    assert e.sources[0].used == "followed" and e.sources[0].topic == SEED
+    assert e.sources[0].bank == "emogram"
+    assert [str(g) for g in e.groups()][:4] == ["📄", "🔤🔢", "📍", "👀🔄"]
+
+
+def test_a_bare_topic_takes_the_more_asked_sense(ex):
+    e = ex.explain("transformers", seed=0)
+    assert e.sources[0].topic == SEED and e.sources[0].used == "followed"
+    assert "electrical" in " ".join(s.topic for s in e.sources[1:])  # the other sense, read
+
+
+def test_a_paraphrase_follows_the_entry(ex):
+    e = ex.explain("why does a hot air balloon float", seed=0)
+    followed = [s for s in e.sources if s.used == "followed"]
+    assert followed and "hot air balloon" in followed[0].topic
+    assert e.plan[0] == "burner"
+
+
+def test_the_filters_hold_when_following(ex):
+    """The entry's 📄 and 🔤🔢 are excluded: the answer keeps the stages, not those emoji."""
+    e = ex.explain(SEED, seed=0, exclude="📄🔤")
+    assert list(e.plan) == SEED_STAGES
+    assert not {"📄", "🔤"} & {x.char for x in e.emoji()}
+    small = ex.explain(SEED, seed=0, emoji_per_group=1)
+    assert all(len(g.emoji) == 1 for g in small.groups())
+    assert small.plan[:3] == tuple(SEED_STAGES[:3])
+    old = ex.explain(SEED, seed=0, emoji_version=6.0)  # 🧱 (Emoji 11.0) is not on this phone
+    assert "🧱" not in str(old)
+    shaped = ex.explain(SEED, seed=0, lines=1, steps=3)
+    assert len(shaped.lines) == 1 and len(shaped.lines[0].groups) == 3
+
+
+def test_no_bank_is_the_model_alone(ex):
+    e = ex.explain(SEED, seed=0, bank=False)
+    assert e.sources == () and "self attention" not in e.plan
+
+
+def test_a_users_bank_comes_first(ex, tmp_path):
+    mine = tmp_path / "syllabus.jsonl"
+    mine.write_text(json.dumps({"topic": "how a hot air balloon rises",
+                                "answer": "pilot: 🧑‍✈️ -> flame: 🔥 -> warm air: ♨️ -> up: ⬆️"},
+                               ensure_ascii=False) + "\n", encoding="utf-8")
+    e = ex.explain("how does a hot air balloon rise", seed=0, bank=mine)
+    assert e.sources[0].bank == str(mine) and e.sources[0].line == 1
+    assert e.sources[0].used == "followed"
+    assert list(e.plan) == ["pilot", "flame", "warm air", "up"]
+    assert str(e).startswith("🧑‍✈️ ➡️ 🔥")
+
+
+def test_a_bad_user_bank_fails_before_any_answer(ex, tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"topic": "x", "answer": "Fire: 🔥"}\n', encoding="utf-8")
+    with pytest.raises(emogram.EmogramError, match=f"{bad}:1: "):
+        ex.explain("tea", bank=bad)
+    with pytest.raises(emogram.EmogramError, match="cannot be read"):
+        emogram.api.build_request(bank=tmp_path / "missing.jsonl")
+
+
+def test_sources_are_in_the_json(ex):
+    e = ex.explain(SEED, seed=0)
+    data = json.loads(e.to_json())
+    assert data["sources"][0]["topic"] == SEED and data["sources"][0]["used"] == "followed"
+
+
+def test_an_unrelated_topic_reads_nothing():
+    assert bank_search.search_for(()).find("zzqx qwv") == []
