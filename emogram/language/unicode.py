@@ -104,6 +104,11 @@ def _by_char() -> dict[str, EmojiInfo]:
 
 
 @functools.lru_cache(maxsize=1)
+def _longest() -> int:
+    return max(len(c) for c in _by_char())
+
+
+@functools.lru_cache(maxsize=1)
 def qualified() -> dict[str, str]:
     """Every inventory emoji under its form without U+FE0F: how keys lacking it are qualified."""
     return {info.char.replace(VS16, ""): info.char for info in inventory()}
@@ -127,7 +132,7 @@ def split_emoji(text: str) -> list[str]:
     offending character, with a hint when only U+FE0F is missing.
     """
     table = _by_char()
-    longest = max(len(c) for c in table)
+    longest = _longest()
     out: list[str] = []
     i = 0
     while i < len(text):

@@ -156,13 +156,15 @@ def same_topic(a: str, b: str) -> bool:
 def clashes(topics: list[str], evaluation: list[str]) -> list[tuple[str, str]]:
     """(corpus topic, evaluation topic) pairs that are the same topic."""
     by_word: dict[str, list[str]] = {}
+    by_text: dict[str, list[str]] = {}
     for ev in evaluation:
         for w in topic_key(ev) or {normalise(ev)}:
             by_word.setdefault(w, []).append(ev)
+        by_text.setdefault(normalise(ev), []).append(ev)
     found = []
     for t in topics:
         near = {ev for w in (topic_key(t) or {normalise(t)}) for ev in by_word.get(w, ())}
-        near |= {ev for ev in evaluation if normalise(ev) == normalise(t)}
+        near.update(by_text.get(normalise(t), ()))
         found += [(t, ev) for ev in sorted(near) if same_topic(t, ev)]
     return found
 
@@ -255,6 +257,10 @@ def write_built(built: Built, directory: Path = CORPUS_DIR) -> None:
 
 
 def write_removed(built: Built, path: Path, what: str, command: str) -> None:
+    path.write_text(removed_markdown(built, what, command), encoding="utf-8")
+
+
+def removed_markdown(built: Built, what: str, command: str) -> str:
     reasons: dict[str, int] = {}
     for _, why in built.removed:
         reasons[_category(why)] = reasons.get(_category(why), 0) + 1
@@ -264,7 +270,7 @@ def write_removed(built: Built, path: Path, what: str, command: str) -> None:
     lines += [f"| {k} | {v} |" for k, v in sorted(reasons.items(), key=lambda kv: -kv[1])]
     lines += ["", "| writer | topic | answer | why |", "|---|---|---|---|"]
     lines += [f"| {e.writer} | {e.topic} | {e.answer} | {why} |".replace("\n", " ") for e, why in built.removed]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return "\n".join(lines) + "\n"
 
 
 def _category(why: str) -> str:
@@ -341,11 +347,13 @@ def main(argv: list[str] | None = None) -> int:
     from emogram.training.evaluation import evaluation_topics
     evaluation = evaluation_topics()
     bad = 0
+    from emogram import EmojiFilter
+    allowed = frozenset(EmojiFilter(max_version=EMOJI_VERSION).select())  # once, not per line
     for path in args[1:]:
         entries = load(path)
         if args[0] in ("check", "check-bank"):
             for n, e in enumerate(entries, 1):
-                for problem in check(e, min_explain=3 if args[0] == "check-bank" else 2):
+                for problem in check(e, allowed, min_explain=3 if args[0] == "check-bank" else 2):
                     print(f"{path}:{n}: {e.topic!r}: {problem}")
                     bad += 1
         if args[0] == "check-bank":  # a bank writer's file: no topic twice, none the corpus has
