@@ -60,8 +60,9 @@ class Strategy:
 
 
 STRATEGIES = {
-    "default": Strategy("default", {}, "emogram.explain's defaults: the shipped adapter, a word then "
-                                       "its emoji for each part (plan), lexicon 2, temperature 0.3"),
+    "default": Strategy("default", {}, "emogram.explain's defaults: the shipped adapter and bank, a "
+                                       "word then its emoji for each part (plan), lexicon 2, temperature 0.3"),
+    "no-bank": Strategy("no-bank", {"bank": False}, "the defaults without the bank (the default before issue 29)"),
     "no-adapter": Strategy("no-adapter", {"adapter": False}, "the defaults without the adapter: the "
                                                              "few-shot glossed prompt (the default before issue 22)"),
     "direct": Strategy("direct", {"plan": False}, "no plan: emoji straight after 8 few-shot examples "

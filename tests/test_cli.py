@@ -206,3 +206,25 @@ def test_the_installed_command_exists():
         pytest.skip("emogram is not installed as a command in this environment (pip install .)")
     out = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0
+
+
+def test_bank_flags_sources_in_verbose_and_json(tmp_path):
+    """--verbose names the entries an answer used; --format json carries them; --bank PATH reads a
+    bank of one's own first; --no-bank answers without one; a bad bank line is one error line."""
+    out = run("transformers (machine learning)", "--seed", "0", "--verbose")
+    assert out.returncode == 0, out.stderr
+    assert "source, followed:" in out.stderr and "transformers (machine learning)" in out.stderr
+    data = json.loads(run("transformers", "--seed", "0", "--format", "json").stdout)
+    assert data["sources"][0]["topic"] == "transformers (machine learning)"
+    mine = tmp_path / "mine.jsonl"
+    mine.write_text('{"topic": "how the school bell rings", "answer": "clock: 🕰️ -> switch: 🔌 -> bell rings: 🔔"}\n',
+                    encoding="utf-8")
+    data = json.loads(run("how does the school bell ring", "--seed", "0", "--format", "json",
+                          "--bank", str(mine)).stdout)
+    assert data["sources"][0]["bank"] == str(mine) and data["plan"] == ["clock", "switch", "bell rings"]
+    data = json.loads(run("transformers", "--seed", "0", "--format", "json", "--no-bank").stdout)
+    assert "sources" not in data
+    mine.write_text('{"topic": "x", "answer": "Clock: 🕰️"}\n', encoding="utf-8")
+    out = run("tea", "--bank", str(mine))
+    assert out.returncode != 0 and "Traceback" not in out.stderr
+    assert f"{mine}:1:" in out.stderr and len(out.stderr.strip().splitlines()) == 1

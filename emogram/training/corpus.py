@@ -320,8 +320,13 @@ def _report_twins(path, entries: list[Entry]) -> int:
 # --- files ----------------------------------------------------------------------------------------
 
 def load(path: str | Path) -> list[Entry]:
+    """A JSONL corpus or bank (``.gz``: the shipped bank's form)."""
     entries = []
-    for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+    raw = Path(path).read_bytes()
+    if str(path).endswith(".gz"):
+        import gzip
+        raw = gzip.decompress(raw)
+    for n, line in enumerate(raw.decode("utf-8").splitlines(), 1):
         if not line.strip():
             continue
         try:

@@ -55,10 +55,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--max-steps", type=int, default=None, help="stop after this many steps (a smoke run)")
     p.add_argument("--limit", type=int, default=None, help="use only the first N corpus lines")
+    p.add_argument("--sample", type=int, default=None, help="use N corpus lines drawn by the seed")
     p.add_argument("--save-every", type=int, default=100)
     p.add_argument("--precision", choices=("auto", "bf16", "fp32"), default="auto",
                    help="auto: bf16 autocast on a GPU, fp32 on the CPU")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: the usable cores)")
+    p.add_argument("--bank-context", action="store_true",
+                   help="retrieval-augmented: each example's prompt holds its neighbours from the shipped "
+                        "bank, as answers read them (mostly not the example itself, sometimes itself)")
+    p.add_argument("--self-share", type=float, default=0.2,
+                   help="with --bank-context: the share of examples whose own entry is among what they read")
+    p.add_argument("--init", type=Path, default=None, help="start from this GGUF LoRA adapter's weights")
     return p.parse_args(argv)
 
 
@@ -70,14 +77,39 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def encode(entries, model) -> list[tuple[list[int], int]]:
+def encode(entries, model, contexts=None) -> list[tuple[list[int], int]]:
     """(tokens, where the answer starts) for each entry: the prompt exactly as the engine tokenizes
-    it (``prompts.build_adapted``), then the answer and the newline that ends it."""
+    it (``prompts.build_adapted``, with the entry's bank context when given), then the answer and
+    the newline that ends it."""
     out = []
-    for e in entries:
-        shared, own = prompt_tokens(model, build_adapted(model, e.topic))
+    for k, e in enumerate(entries):
+        context = contexts[k] if contexts is not None else ()
+        shared, own = prompt_tokens(model, build_adapted(model, e.topic, TOPIC_PROMPT, context))
         prompt = list(shared) + own
         out.append((prompt + model.tokenize(e.answer + "\n"), len(prompt)))
+    return out
+
+
+def bank_contexts(entries, seed: int, self_share: float) -> list[tuple[tuple[str, str], ...]]:
+    """What each example reads, as an answer to its topic would (``decoding.recall``): its related
+    neighbours in the shipped bank, the closest last. An example's own entry (or a twin of it) is
+    left out, except for a ``self_share`` of them (seeded), where it is read as if retrieved: the
+    adapter learns both to reason from neighbours and to keep to an entry that fits."""
+    import numpy as np
+    from ..decoding.gloss import explains
+    from ..decoding.recall import NEIGHBOURS, _plain_topic
+    from ..knowledge.bank_search import search_for
+    search = search_for(())
+    rng = np.random.default_rng([seed, 29])
+    out = []
+    for e in entries:
+        own = rng.random() < self_share
+        hits = [h for h in search.find(e.topic, NEIGHBOURS + 2, phrases=not explains(e.topic)) if h.related]
+        others = [h for h in hits if h.entry.topic != e.topic and h.entry.answer != e.answer][:NEIGHBOURS]
+        read = [(h.entry.topic, h.entry.answer) for h in others]  # best first
+        if own:  # the entry itself ranks first, as retrieval would rank it
+            read = [(e.topic, e.answer)] + read[:NEIGHBOURS - 1]
+        out.append(tuple((_plain_topic(t), a) for t, a in reversed(read)))  # the closest last
     return out
 
 
@@ -147,6 +179,23 @@ def load_base(gguf_path: Path, device: str):
     return model.to(device)
 
 
+def load_gguf_lora(model, path: Path) -> None:
+    """Set the peft model's LoRA weights from a GGUF adapter (``export.write_gguf_lora``'s inverse)."""
+    import gguf
+    import torch
+    from .export import gguf_name
+    tensors = {t.name: t for t in gguf.GGUFReader(str(path)).tensors}
+    state = {}
+    for name, value in model.state_dict().items():
+        if "lora_" in name:
+            t = tensors.get(gguf_name(name))
+            if t is None:
+                raise ValueError(f"{path.name} has no {gguf_name(name)}")
+            data = torch.from_numpy(t.data.astype("float32").reshape(value.shape))
+            state[name] = data
+    model.load_state_dict(state, strict=False)
+
+
 def lora_state(model) -> dict:
     return {k: v.detach().float().cpu() for k, v in model.state_dict().items() if "lora_" in k}
 
@@ -159,13 +208,18 @@ class Run:
         from ..backend.models import cache_dir, resolve
         self.args = args
         self.entries = corpus_module.load(args.corpus)[: args.limit]
+        if args.sample is not None and args.sample < len(self.entries):
+            import numpy as np
+            keep = sorted(np.random.default_rng([args.seed, 7]).choice(len(self.entries), args.sample, replace=False))
+            self.entries = [self.entries[i] for i in keep]
         problems = [f"{e.topic!r}: {p}" for e in self.entries for p in corpus_module.check(e)]
         if problems:
             raise ValueError(f"{len(problems)} corpus problems, e.g. " + "; ".join(problems[:5]))
         self.gguf = resolve(args.model).path
         vocab = Model(self.gguf, device="cpu")  # llama.cpp's tokenizer: the engine's own tokens
+        contexts = bank_contexts(self.entries, args.seed, args.self_share) if args.bank_context else None
         try:
-            self.data = encode(self.entries, vocab)
+            self.data = encode(self.entries, vocab, contexts)
             self.pad = vocab.eos if vocab.eos is not None else 0
         finally:
             vocab.close()
@@ -190,6 +244,9 @@ def fit(run: Run, base, *, log=print):
     config = LoraConfig(r=args.rank, lora_alpha=args.alpha, lora_dropout=args.dropout,
                         target_modules=TARGETS, task_type="CAUSAL_LM")
     model = get_peft_model(base, config)
+    if args.init is not None:
+        load_gguf_lora(model, args.init)
+        log(f"train: started from {args.init.name}")
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.0)
     total = len(run.plan)
@@ -214,9 +271,10 @@ def fit(run: Run, base, *, log=print):
     last = min(args.max_steps if args.max_steps is not None else total, total)
     losses: list[float] = []
     ema = None
-    loop_start, resumed_at = time.perf_counter(), step
+    loop_start, resumed_at, tokens_seen = time.perf_counter(), step, 0
     while step < last:
         ids, labels, mask = (t.to(device) for t in collate([run.data[i] for i in run.plan[step]], run.pad))
+        tokens_seen += int(mask.sum())
         with torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=bf16):
             loss = answer_loss(model, ids, labels, mask)
         loss.backward()
@@ -229,8 +287,10 @@ def fit(run: Run, base, *, log=print):
         ema = losses[-1] if ema is None else 0.9 * ema + 0.1 * losses[-1]
         if step % 10 == 0 or step == last:
             per = (time.perf_counter() - loop_start) / (step - resumed_at)
+            rate = tokens_seen / (time.perf_counter() - loop_start)
             log(f"train: step {step}/{total} loss {losses[-1]:.3f} (avg {ema:.3f}) "
-                f"lr {schedule.get_last_lr()[0]:.2e} {per:.2f} s/step, ETA {per * (last - step) / 60:.0f} min")
+                f"lr {schedule.get_last_lr()[0]:.2e} {per:.2f} s/step, {rate:.0f} tokens/s, "
+                f"ETA {per * (last - step) / 60:.0f} min")
         if step % args.save_every == 0 or step == last:
             _save(run.checkpoints, model, optimizer, schedule, step, run.plan_id)
     model.eval()
@@ -242,6 +302,7 @@ def export(run: Run, model, steps: int) -> Path:
     args = run.args
     metadata = {"corpus_sha256": sha256_file(args.corpus), "corpus_lines": str(len(run.entries)),
                 "base": run.gguf.name, "base_sha256": _base_hash(run.gguf), "prompt": TOPIC_PROMPT,
+                "bank_context": "yes" if args.bank_context else "no",
                 "steps": str(steps), "epochs": str(args.epochs), "batch": str(args.batch),
                 "rank": str(args.rank), "seed": str(args.seed), "lr": str(args.lr)}
     return write_gguf_lora(lora_state(model), args.out, alpha=args.alpha, metadata=metadata)
@@ -283,7 +344,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _plan_id(plan, args) -> str:
-    return hashlib.sha256(json.dumps([plan, args.rank, args.alpha, args.lr, args.seed]).encode()).hexdigest()
+    return hashlib.sha256(json.dumps([plan, args.rank, args.alpha, args.lr, args.seed, args.bank_context,
+                                      args.self_share, str(args.init)]).encode()).hexdigest()
 
 
 def _save(directory: Path, model, optimizer, schedule, step: int, plan_id: str) -> None:

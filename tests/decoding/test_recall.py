@@ -32,7 +32,9 @@ def test_the_seed_question_follows_its_entry(ex):
 def test_a_bare_topic_takes_the_more_asked_sense(ex):
     e = ex.explain("transformers", seed=0)
     assert e.sources[0].topic == SEED and e.sources[0].used == "followed"
-    assert "electrical" in " ".join(s.topic for s in e.sources[1:])  # the other sense, read
+    assert list(e.plan) == SEED_STAGES
+    hits = bank_search.search_for(()).find("transformers")
+    assert hits[1].entry.topic == "transformers (electrical)" and hits[1].same  # the other sense, tied
 
 
 def test_a_paraphrase_follows_the_entry(ex):
@@ -90,3 +92,19 @@ def test_sources_are_in_the_json(ex):
 
 def test_an_unrelated_topic_reads_nothing():
     assert bank_search.search_for(()).find("zzqx qwv") == []
+
+
+def test_a_neighbour_is_read_before_the_topic(ex, tmp_path):
+    """An entry about the same thing but not the same topic is read (in the prompt, before the
+    topic, its answer in full), not followed; a phrase reads nothing but its own entry."""
+    mine = tmp_path / "neighbours.jsonl"
+    mine.write_text(json.dumps({"topic": "how a zorblat spins",
+                                "answer": "wind pushes: 💨 -> blades turn: 🌀 -> axle spins: ⚙️"},
+                               ensure_ascii=False) + "\n", encoding="utf-8")
+    request = emogram.api.build_request(bank=mine, seed=0)
+    result = ex.engine.explain("why zorblats wobble in storms", request)
+    assert [(s.topic, s.used) for s in result.sources][:1] == [("how a zorblat spins", "read")]
+    assert "Topic: how a zorblat spins\nwind pushes: 💨 -> blades turn: 🌀 -> axle spins: ⚙️\n" in result.prompt
+    assert result.prompt.endswith("Topic: why zorblats wobble in storms\n")
+    phrase = ex.engine.explain("zorblat storms", request)  # two words: a phrase
+    assert phrase.sources == () and "zorblat spins" not in phrase.prompt

@@ -1,0 +1,65 @@
+"""The shipped bank: built by one command from the corpus, the writers' files and the reviews,
+every line passing the strict reader, big enough, and clear of every evaluation topic (a planted
+one is caught) and of the paraphrase queries that measure retrieval."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections import Counter
+
+import pytest
+
+from emogram.knowledge import bank as bank_module
+from emogram.training import bank, corpus
+from emogram.training.evaluation import BENCH, evaluation_topics
+
+
+@pytest.fixture(scope="module")
+def shipped() -> list[dict]:
+    return [json.loads(line) for line in gzip.decompress(bank.OUT.read_bytes()).decode("utf-8").splitlines()]
+
+
+def test_the_bank_is_what_its_build_writes():
+    """``python -m emogram.training.bank build`` writes the shipped bank, REMOVED.md and REVIEW.md
+    byte for byte from data/: none of them is stale."""
+    built, fixed = bank.build_default()
+    for path, data in bank.rendered(built, fixed).items():
+        assert path.read_bytes() == data, f"{path.name} is stale: python -m emogram.training.bank build"
+
+
+def test_every_line_passes_the_strict_reader(shipped):
+    raw = gzip.decompress(bank.OUT.read_bytes())
+    assert len(bank_module.read_text(raw, "shipped", check=True)) == len(shipped)
+
+
+def test_size_and_spread(shipped):
+    kinds = Counter(d["kind"] for d in shipped)
+    assert kinds["explain"] >= 20_000, kinds
+    assert kinds["phrase"] >= 1_000, kinds
+    domains = Counter(d["domain"] for d in shipped if d["kind"] == "explain")
+    assert len(domains) >= 20
+
+
+def test_no_evaluation_topic_is_in_the_bank(shipped):
+    topics = [d["topic"] for d in shipped]
+    evaluation = evaluation_topics()
+    clash = [(t, ev) for t, ev in corpus.clashes(topics, evaluation) if t not in bank.SEED_TOPICS]
+    assert clash == []
+    planted = topics[:50] + ["how do tardigrades survive drying out"]  # the ceiling set's
+    assert ("how do tardigrades survive drying out", "how a tardigrade survives drying out") in \
+        corpus.clashes(planted, evaluation)
+
+
+def test_the_seed_question_leads(shipped):
+    assert shipped[0]["topic"] == "transformers (machine learning)"
+    assert shipped[1]["topic"] == "transformers (electrical)"
+
+
+def test_paraphrase_queries_are_not_bank_topics(shipped):
+    path = BENCH / "references" / "paraphrases.json"
+    if not path.is_file():
+        pytest.skip("no paraphrase set")
+    queries = {corpus.normalise(q["query"]) for q in json.loads(path.read_text(encoding="utf-8"))["items"]}
+    assert len(queries) >= 300
+    assert not queries & {corpus.normalise(d["topic"]) for d in shipped}
