@@ -295,6 +295,9 @@ def explain(topic: str, *, model: str | os.PathLike[str] | None = None, device: 
     ``emoji_per_group`` are an int or a (min, max) pair. ``palette`` limits the emoji to a given
     set; ``emoji_version`` to those a phone of that Emoji version shows. ``seed`` makes the answer
     reproducible. ``candidates`` decodes that many answers side by side and keeps the best.
+    ``bank``: None reads the explanation bank emogram ships (an entry on the same topic is
+    followed, neighbouring ones are read; ``.sources`` names them), a path or a list of paths reads
+    your own bank files first, False none.
     ``think`` lets the model reason in words first (returned as ``.reasoning``). ``max_tokens`` is
     the answer's budget: the answer always ends complete within it. More sampling knobs: ``top_k``,
     ``top_p``, ``min_p``, ``repeat_penalty``, ``filler_penalty``, ``max_think_tokens``,

@@ -92,3 +92,14 @@ def test_async_server_streams_concurrent_requests(tmp_path, gemma):
         server.terminate()
         _, err = server.communicate(timeout=30)
     assert "Traceback" not in err
+
+
+def test_the_seed_example_names_the_mechanism_in_order(tmp_path):
+    """The seed's question: tokens, positions, attention and stacked layers, in that order, and the
+    bank entry it followed."""
+    out = run("explain_transformers.py", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    plan = next(line for line in out.stdout.splitlines() if line.startswith("plan: "))
+    at = [plan.index(word) for word in ("tokens", "positions", "attention", "stacked layers")]
+    assert at == sorted(at)
+    assert "source (followed): transformers (machine learning)" in out.stdout
