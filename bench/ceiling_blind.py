@@ -95,6 +95,9 @@ def sheet(args) -> int:
                         "B": "emogram" if flip else "other"}
             pairs.append({"id": pid, "topic": topic, "A": a, "A_names": gloss(a), "B": b, "B_names": gloss(b)})
     rng.shuffle(pairs)
+    for n, pair in enumerate(pairs, 1):  # ids that say nothing of the comparison
+        key[f"p{n:03d}"] = key.pop(pair["id"])
+        pair["id"] = f"p{n:03d}"
     (OUT / "sheet.json").write_text(json.dumps({"rubric": RUBRIC, "pairs": pairs}, ensure_ascii=False, indent=1),
                                     encoding="utf-8")
     (OUT / "key.json").write_text(json.dumps(key, ensure_ascii=False, indent=1), encoding="utf-8")
