@@ -63,3 +63,19 @@ def test_paraphrase_queries_are_not_bank_topics(shipped):
     queries = {corpus.normalise(q["query"]) for q in json.loads(path.read_text(encoding="utf-8"))["items"]}
     assert len(queries) >= 300
     assert not queries & {corpus.normalise(d["topic"]) for d in shipped}
+
+
+def test_retrieval_augmented_examples_read_their_neighbours():
+    """--bank-context: an example reads its neighbours as an answer would (closest last); its own
+    entry only in the self-share, and then as the closest."""
+    from emogram.training.corpus import Entry
+    from emogram.training.train import bank_contexts
+    e = Entry("how a hot air balloon rises", "explain",
+              "burner: 🔥 -> air inside heats: 🌡️ -> air expands: 🎈 -> less dense: 🪶 -> balloon lifts: ⬆️")
+    never = bank_contexts([e] * 20, seed=0, self_share=0.0)
+    assert all(ctx and all(t != e.topic for t, _ in ctx) for ctx in never)
+    assert all("balloon" in ctx[-1][0] for ctx in never)
+    always = bank_contexts([e] * 5, seed=0, self_share=1.0)
+    assert all(ctx[-1] == (e.topic, e.answer) for ctx in always)
+    some = bank_contexts([e] * 200, seed=0, self_share=0.2)
+    assert 20 <= sum(ctx[-1][0] == e.topic for ctx in some) <= 60
