@@ -7,8 +7,9 @@ one explains the same topic, and the neighbouring entries the model reads before
   the model's pick under the grammar, nudged toward the entry's emoji that pass. Nothing skips the
   grammar: the answer is parsed against it as every answer is.
 * **Neighbours** (``Hit.related``): up to ``NEIGHBOURS`` entries, written before the topic as earlier
-  answers, the closest last. Only for a topic to explain: a phrase ("big city") takes its own entry
-  or none, since a neighbour sharing one word ("big or small") is copied.
+  answers, the closest last. Only for a topic to explain: a phrase ("big city") takes its own phrase
+  entry or none, since a neighbour sharing one word ("big or small") is copied, and an explanation
+  is another topic ("cold feet" is not "why cold feet keep you awake").
 """
 
 from __future__ import annotations
@@ -40,8 +41,10 @@ def recall(topic: str, bank: tuple[str, ...] | None, explains: bool, allowed: fr
         return NOTHING
     from ..knowledge.bank_search import search_for
     hits = [h for h in search_for(bank).find(topic, NEIGHBOURS, phrases=not explains) if h.related]
-    if not explains:  # a phrase: its own entry or nothing ("big city" read "big or small" and
-        hits = hits[:1] if hits and hits[0].same else []  # wrote 🏙️ 🆚 🏠; ELCo tune 46% -> 29%)
+    if not explains:  # a phrase: its own phrase entry or nothing. "big city" read "big or small"
+        #               and wrote 🏙️ 🆚 🏠 (ELCo tune 46% -> 29%); "cold feet" followed "why cold
+        #               feet keep you awake"
+        hits = hits[:1] if hits and hits[0].same and hits[0].entry.kind == "phrase" else []
     if not hits:
         return NOTHING
     if hits[0].same:  # followed: its words and joints are written for the model, so nothing is

@@ -112,3 +112,16 @@ def test_a_neighbour_is_read_before_the_topic(ex, tmp_path):
     assert result.prompt.endswith("Topic: why zorblats wobble in storms\n")
     phrase = ex.engine.explain("zorblat storms", request)  # two words: a phrase
     assert phrase.sources == () and "zorblat spins" not in phrase.prompt
+
+
+def test_a_phrase_follows_only_a_phrase(ex, tmp_path):
+    """A two-word phrase is not the explanation that contains it ("cold feet" is not "why cold feet
+    keep you awake"); its own phrase entry it follows."""
+    mine = tmp_path / "phrases.jsonl"
+    mine.write_text("\n".join(json.dumps(x, ensure_ascii=False) for x in (
+        {"topic": "why zorblat feet", "answer": "cold zorblat feet: 🦶🥶 -> vessels narrow: 📉 -> awake: 😳"},
+        {"topic": "zorblat hats", "kind": "phrase", "answer": "zorblat: 👽 + hat: 🎩"})) + "\n", encoding="utf-8")
+    assert ex.explain("zorblat feet", seed=0, bank=mine).sources == ()
+    e = ex.explain("zorblat hats", seed=0, bank=mine)
+    assert [(s.topic, s.used) for s in e.sources] == [("zorblat hats", "followed")]
+    assert str(e) == "👽 ➕ 🎩"
