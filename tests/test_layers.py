@@ -27,7 +27,7 @@ LAYERS = {
     "constraint": ("emogram.constraint",),
     "backend": ("emogram.backend",),
     "language": ("emogram.language",),
-    "base": ("emogram.errors", "emogram.stats", "emogram._version", "emogram._native"),
+    "base": ("emogram.errors", "emogram.files", "emogram.stats", "emogram._version", "emogram._native"),
 }
 BELOW_API = {"decoding", "knowledge", "constraint", "backend", "language", "base"}
 MAY_IMPORT = {
