@@ -55,7 +55,8 @@ class Request:
     candidates: int = 1  # answers decoded side by side; the best is kept
     plan: bool = True  # name each part in words first, then its emoji (gloss.py)
     lexicon: float = 2.0  # logit bonus for the emoji the lexicon relates to a part's words
-    bank: tuple[str, ...] | None = ()  # the user's bank files before the shipped one; None: no bank
+    bank: tuple[str, ...] | None = None  # the user's bank files, then the shipped one (() : the shipped
+    #                                      bank alone; None: none; build_request defaults to ())
 
 
 @dataclass
