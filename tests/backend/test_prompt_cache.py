@@ -174,10 +174,11 @@ def test_the_setting(monkeypatch, tmp_path):
 def test_cli_answers_are_the_same_with_the_file_and_without(tmp_path):
     """End to end through the command line: a cold run writes the file, a warm run reads it, and
     both print the same answer; the warm one evaluates only the topic's own tokens. Without the
-    adapter: with it the prompt is the topic alone, and there is no shared prefix to keep."""
+    adapter: with it the prompt is the topic alone, and there is no shared prefix to keep; and
+    without the bank, whose neighbours are read after the shared prefix (the topic's own part)."""
     env = {**os.environ, models.ENV_PROMPT_CACHE: str(tmp_path)}
     runs = [subprocess.run([sys.executable, "-m", "emogram", "volcanoes", "--seed", "5", "--verbose",
-                            "--no-adapter"],
+                            "--no-adapter", "--no-bank"],
                            cwd=HERE, capture_output=True, text=True, env=env, timeout=300) for _ in range(2)]
     for run in runs:
         assert run.returncode == 0, run.stderr[-2000:]
