@@ -36,7 +36,6 @@ MAX_BANK_BYTES = 64 << 20  # one user bank file at most (the shipped one is abou
 MAX_PARTS = 6
 MAX_WORDS = 4
 MAX_TOPIC_CHARS = 300
-SEPARATORS = ("->", "+", "vs", "=")
 _SPLIT = re.compile(r" (\+|->|vs|=) ")
 _WORDS = re.compile(r"[a-z][a-z'-]*(?: [a-z][a-z'-]*)*")
 _SENSE = re.compile(r"^(.*?)\s*\(([^()]*)\)\s*$")
