@@ -1,42 +1,88 @@
 """Reading a file a user or another program handed us: a regular file only, and never more than a
 bound. A device, a FIFO or a directory is refused before it is opened for reading (``/dev/zero``
 would fill memory, a FIFO would hang), and the bound is kept by the read itself, not by the size
-the file reports (which a device gives as 0)."""
+the file reports (which a device gives as 0).
+
+Every metadata file emogram reads goes through ``read_regular``: GGUF headers (``backend/gguf.py``),
+ollama manifests and config blobs, LM Studio's pointer and settings, the hub cache's refs
+(``backend/ollama_store.py``, ``backend/store_places.py``, ``backend/stores.py``), the checksum
+file beside an assembled model (``backend/models.py``) and bank files. ``load_json`` turns such
+bytes into JSON with a typed error for anything else (bad UTF-8, bad JSON, nesting too deep), and
+``check_path`` refuses a path no file can have (a NUL byte) with a typed error too."""
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 
-from .errors import InputError
+from .errors import InputError, InputTypeError
 
 
 def read_regular(path: str | os.PathLike[str], limit: int, what: str = "file",
-                 error: type[Exception] = InputError) -> bytes:
+                 error: type[Exception] = InputError, *, head: bool = False, follow: bool = True) -> bytes:
     """The bytes of ``path``, a regular file of at most ``limit`` bytes; ``error`` (naming ``what``
-    and the path) for anything else: missing, unreadable, not a regular file, too large."""
+    and the path) for anything else: missing, unreadable, not a regular file, too large. With
+    ``head``, its first ``limit`` bytes (or fewer, for a shorter file) and a larger file is fine;
+    without ``follow``, a symbolic link is refused too (the caches' files)."""
+    name = os.fspath(path)
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    if not follow:
+        flags |= getattr(os, "O_NOFOLLOW", 0)
     try:
-        fd = os.open(os.fspath(path), os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+        fd = os.open(name, flags)
     except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the path
-        raise error(f"{what} {os.fspath(path)!r} cannot be read: {_reason(exc)}") from None
+        raise error(f"{what} {_shown(name)} cannot be read: {_reason(exc)}") from None
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
-            raise error(f"{what} {os.fspath(path)!r} is not a regular file")
-        chunks, total = [], 0
-        while True:
-            chunk = os.read(fd, min(1 << 20, limit + 1 - total))
+            raise error(f"{what} {_shown(name)} is not a regular file")
+        chunks, total, want = [], 0, limit if head else limit + 1  # one byte more: is it larger?
+        while total < want:
+            chunk = os.read(fd, min(1 << 20, want - total))
             if not chunk:
                 break
             chunks.append(chunk)
             total += len(chunk)
-            if total > limit:
-                raise error(f"{what} {os.fspath(path)!r} is larger than {limit:,} bytes")
+        if total > limit:
+            raise error(f"{what} {_shown(name)} is larger than {limit:,} bytes")
         return b"".join(chunks)
     except OSError as exc:
-        raise error(f"{what} {os.fspath(path)!r} cannot be read: {_reason(exc)}") from None
+        raise error(f"{what} {_shown(name)} cannot be read: {_reason(exc)}") from None
     finally:
         os.close(fd)
+
+
+def load_json(data: bytes, what: str, error: type[Exception] = InputError) -> object:
+    """``data`` as JSON (UTF-8); ``error`` naming ``what`` for anything else, a nesting too deep for
+    the parser's stack included (Python's parser raises ``RecursionError`` there)."""
+    try:
+        return json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise error(f"{what} is not UTF-8 text (byte {exc.start})") from None
+    except RecursionError:
+        raise error(f"{what} is JSON nested too deeply") from None
+    except ValueError as exc:
+        raise error(f"{what} is not valid JSON ({str(exc).splitlines()[0][:120]})") from None
+
+
+def check_path(path: object, what: str = "path", error: type[Exception] = InputError) -> str:
+    """``path`` (a ``str`` or ``os.PathLike`` of one) as text, refused with ``error`` when no file
+    can have that name (a NUL byte, which the system calls reject with a bare ``ValueError``) and
+    with ``InputTypeError`` when it is not a path at all."""
+    if isinstance(path, bool) or not isinstance(path, (str, os.PathLike)):
+        raise InputTypeError(f"{what} must be a path, not {type(path).__name__}")
+    text = os.fspath(path)
+    if not isinstance(text, str):
+        raise InputTypeError(f"{what} must be str, not bytes")
+    if "\0" in text:
+        raise error(f"{what} {_shown(text)} holds a NUL byte, which no file name can")
+    return text
+
+
+def _shown(name: str, limit: int = 300) -> str:
+    text = repr(name)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(name)} characters)"
 
 
 def _reason(exc: Exception) -> str:

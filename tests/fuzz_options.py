@@ -63,6 +63,8 @@ SANE = {
     "max_tokens": st.integers(1, 40), "max_think_tokens": st.integers(1, 12),
     "hint": st.floats(-10, 10), "examples": st.integers(0, 8), "candidates": st.integers(1, 3),
     "plan": st.booleans(), "lexicon": st.one_of(st.booleans(), st.floats(0, 50)),
+    "bank": st.sampled_from([None, True, False, (), [], "/nonexistent/bank.jsonl", os.devnull, ".",
+                             ["/nonexistent/a.jsonl", "/nonexistent/b.jsonl"]]),
     "model": st.just(MODEL), "device": st.sampled_from(["auto", "cpu"]),
 }
 WILD_MODELS = st.sampled_from([5, b"model.gguf", "", " ", "/nonexistent/model.gguf", "/dev/null", ".",

@@ -65,18 +65,19 @@ def test_the_lexicon_and_named_groups_keep_to_the_version():
 
 @pytest.mark.parametrize("adapter", [None, False])
 def test_lighthouse_gets_a_drawable_emoji_by_default(adapter):
-    """The issue's case (the model without the adapter, seed 0, wrote 🛙 ➕ 💡 ➡️ 🚢)."""
+    """The issue's case (the model without the adapter, seed 0, wrote 🛙 ➕ 💡 ➡️ 🚢). The model's own
+    choice is under test, so the bank (which has an entry for the topic) is left out."""
     for seed in range(3):
-        e = emogram.explain(TOPIC, seed=seed, adapter=adapter)
+        e = emogram.explain(TOPIC, seed=seed, adapter=adapter, bank=False)
         assert LIGHTHOUSE not in str(e)
         assert all(lookup(x).version <= DEFAULT_EMOJI_VERSION for x in _emoji(e)), str(e)
     # control: with every Emoji version the same call does reach for it
-    latest = emogram.explain(TOPIC, seed=0, adapter=False, emoji_version="latest")
+    latest = emogram.explain(TOPIC, seed=0, adapter=False, emoji_version="latest", bank=False)
     assert LIGHTHOUSE in _emoji(latest)
 
 
 def test_stream_keeps_to_the_default_version():
-    *pieces, e = list(emogram.stream(TOPIC, seed=0, adapter=False))
+    *pieces, e = list(emogram.stream(TOPIC, seed=0, adapter=False, bank=False))
     assert "".join(pieces) == str(e) and LIGHTHOUSE not in str(e)
 
 
@@ -93,10 +94,10 @@ def test_the_command_keeps_to_the_default_and_says_so():
     def run(*args):
         return subprocess.run([sys.executable, "-m", "emogram", *args], cwd=REPO, capture_output=True,
                               text=True, timeout=300, env=dict(os.environ))
-    out = run(TOPIC, "--seed", "0", "--no-adapter", "-f", "json")
+    out = run(TOPIC, "--seed", "0", "--no-adapter", "--no-bank", "-f", "json")
     assert out.returncode == 0, out.stderr
     assert LIGHTHOUSE not in json.loads(out.stdout)["text"]
-    latest = run(TOPIC, "--seed", "0", "--no-adapter", "--emoji-version", "latest", "-f", "json")
+    latest = run(TOPIC, "--seed", "0", "--no-adapter", "--no-bank", "--emoji-version", "latest", "-f", "json")
     assert LIGHTHOUSE in json.loads(latest.stdout)["text"]
     grammar = run("grammar", "--stats")
     assert "# filter: Emoji 15.1 and older (the default)" in grammar.stdout

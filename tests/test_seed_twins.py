@@ -62,7 +62,7 @@ def record_default(topic: str) -> dict:
 def record_bank(topic: str) -> dict:
     e = emogram.explain(topic, model=MODEL, seed=SEED)
     return {"topic": topic, "text": str(e), "plan": list(e.plan), "gloss": e.gloss(),
-            "sources": [(s.topic, s.used) for s in e.sources]}
+            "sources": [[s.topic, s.used] for s in e.sources]}  # lists, as JSON reads them
 
 
 FIXTURES = {FIXTURE: record, DEFAULT_FIXTURE: record_default, BANK_FIXTURE: record_bank}

@@ -16,6 +16,7 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -62,10 +63,7 @@ def read(path: str | os.PathLike[str], model_tensors: dict | None = None,
     when given) and describe it."""
     if isinstance(path, bool) or not isinstance(path, (str, os.PathLike)):
         raise InputTypeError(f"adapter must be a path, True or False, not {type(path).__name__}")
-    try:
-        table = read_table(path)
-    except ModelError as exc:
-        raise ModelError(f"adapter: {exc}") from None
+    table = read_table(path, "adapter file")  # a regular GGUF file, or a ModelError that says why
     p = Path(path).expanduser()
     meta = table.metadata
     if meta.get("general.type") != "adapter" or meta.get("adapter.type") != "lora":
@@ -110,9 +108,15 @@ def read(path: str | os.PathLike[str], model_tensors: dict | None = None,
 
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):  # replaced since it was checked
+                raise ModelError(f"adapter file {path} is not a regular file")
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+    except OSError as exc:
+        raise ModelError(f"cannot read adapter file {path}: {exc.strerror or exc}") from None
     return digest.hexdigest()
 
 

@@ -11,11 +11,13 @@ from __future__ import annotations
 import functools
 import mmap
 import os
+import stat
 import struct
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ModelError
+from ..files import check_path, read_regular
 
 GGUF_MAGIC = b"GGUF"
 
@@ -25,32 +27,34 @@ _FORMAT = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?
            11: "<q", 12: "<d"}
 _STRING, _ARRAY = 8, 9
 _U64 = struct.Struct("<Q")
+MAX_NESTING = 4  # arrays of arrays, this deep at most (llama.cpp itself reads none); deeper is refused
 
 
-def check_header(path: str | os.PathLike[str]) -> Path:
-    """Refuse anything that is not a readable GGUF file, naming the path, before llama.cpp sees it."""
-    p = Path(path)
+def check_header(path: str | os.PathLike[str], what: str = "model file") -> Path:
+    """Refuse anything that is not a readable GGUF file, naming the path, before llama.cpp sees it:
+    a regular file only (a pipe or a device is refused by name, and never read past its header)."""
+    p = Path(check_path(path, what, ModelError))
     try:
         p = p.expanduser()
     except RuntimeError:  # "~name/..." for a user that does not exist: the path as written
         pass
     try:
         found, is_dir = p.exists(), p.is_dir()
+        mode = p.stat().st_mode if found else 0
     except OSError as exc:  # a name too long, a loop of links: not a model file either way
-        raise ModelError(f"cannot use model path {_short(p)}: {exc.strerror or exc}") from None
+        raise ModelError(f"cannot use {what} path {_short(p)}: {exc.strerror or exc}") from None
     if not found:
-        raise ModelError(f"model file not found: {_short(p)}")
+        raise ModelError(f"{what} not found: {_short(p)}")
     if is_dir:
-        raise ModelError(f"model path is a directory, not a .gguf file: {p}")
-    try:
-        with p.open("rb") as f:
-            head = f.read(24)
-    except OSError as exc:
-        raise ModelError(f"cannot read model file {p}: {exc.strerror or exc}") from exc
+        raise ModelError(f"{what} path is a directory, not a .gguf file: {p}")
+    if not stat.S_ISREG(mode):
+        raise ModelError(f"{what} {p} is not a regular file (a pipe or a device, such as <(cat x.gguf), "
+                         "cannot be loaded): save it to a file and pass that path")
+    head = read_regular(p, 24, what, ModelError, head=True)
     if head[:4] != GGUF_MAGIC:
-        raise ModelError(f"not a GGUF model file (it starts with {head[:4]!r}, not b'GGUF'): {p}")
+        raise ModelError(f"not a GGUF {what} (it starts with {head[:4]!r}, not b'GGUF'): {p}")
     if len(head) < 24:
-        raise ModelError(f"GGUF model file is truncated ({len(head)} bytes): {p}")
+        raise ModelError(f"GGUF {what} is truncated ({len(head)} bytes): {p}")
     version, n_tensors, n_kv = struct.unpack("<IQQ", head[4:24])
     if version not in (2, 3):
         raise ModelError(f"unsupported GGUF version {version} (llama.cpp reads 2 and 3): {p}")
@@ -101,10 +105,12 @@ class _Reader:
         self.at += n
         return text
 
-    def value(self, kind: int) -> object:
+    def value(self, kind: int, depth: int = 0) -> object:
         if kind == _STRING:
             return self.string()
         if kind == _ARRAY:
+            if depth >= MAX_NESTING:  # an explicit bound: never Python's recursion limit
+                raise ModelError(f"GGUF file {self.path} nests arrays more than {MAX_NESTING} deep")
             inner, n = self.take("<I"), self.take("<Q")
             if inner in _FIXED:
                 self.at += _FIXED[inner] * n
@@ -119,41 +125,53 @@ class _Reader:
                 if at > end:
                     raise ModelError(f"GGUF file {self.path} ends inside an array")
                 self.at = at
-            else:
+            else:  # each value takes at least one byte: the file's end bounds the loop
                 for _ in range(n):
-                    self.value(inner)
+                    self.value(inner, depth + 1)
             return None  # arrays (the vocabulary) are not needed here
         if kind not in _FORMAT:
             raise ModelError(f"GGUF file {self.path} has an unknown metadata type {kind}")
         return self.take(_FORMAT[kind])
 
 
-def read_table(path: str | os.PathLike[str]) -> TensorTable:
-    """The metadata scalars and tensor table of a GGUF file (checked with ``check_header`` first)."""
-    p = check_header(path)
-    with p.open("rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
-        r = _Reader(data, p)
-        r.at = 8
-        n_tensors, n_kv = r.take("<Q"), r.take("<Q")
-        metadata: dict[str, object] = {}
-        for _ in range(n_kv):
-            key = r.string()
-            value = r.value(r.take("<I"))
-            if value is not None:
-                metadata[key] = value
-        infos = []
-        for _ in range(n_tensors):
-            name = r.string()
-            n_dims = r.take("<I")
-            if not 1 <= n_dims <= 4:
-                raise ModelError(f"GGUF tensor {name!r} in {p} has {n_dims} dimensions")
-            dims = tuple(r.take("<Q") for _ in range(n_dims))
-            infos.append((name, dims, r.take("<I"), r.take("<Q")))
-        align = metadata.get("general.alignment", 32)
-        if not isinstance(align, int) or align <= 0:
-            raise ModelError(f"GGUF file {p} has an invalid alignment {align!r}")
-        start = (r.at + align - 1) // align * align
-        size = len(data)
+def read_table(path: str | os.PathLike[str], what: str = "model file") -> TensorTable:
+    """The metadata scalars and tensor table of a GGUF file (checked with ``check_header`` first).
+    A ``ModelError`` for anything else: every length is checked against the file's end, and arrays
+    nest at most ``MAX_NESTING`` deep."""
+    p = check_header(path, what)
+    try:
+        with p.open("rb") as f:
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode) or os.fstat(f.fileno()).st_size < 24:
+                raise ModelError(f"{what} {p} changed while it was read")  # replaced since the check
+            with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+                return _read_table(data, p)
+    except (OSError, ValueError) as exc:  # ValueError: mmap of a file that shrank to nothing
+        raise ModelError(f"cannot read {what} {p}: {getattr(exc, 'strerror', None) or exc}") from None
+
+
+def _read_table(data: mmap.mmap, p: Path) -> TensorTable:
+    r = _Reader(data, p)
+    r.at = 8
+    n_tensors, n_kv = r.take("<Q"), r.take("<Q")
+    metadata: dict[str, object] = {}
+    for _ in range(n_kv):
+        key = r.string()
+        value = r.value(r.take("<I"))
+        if value is not None:
+            metadata[key] = value
+    infos = []
+    for _ in range(n_tensors):
+        name = r.string()
+        n_dims = r.take("<I")
+        if not 1 <= n_dims <= 4:
+            raise ModelError(f"GGUF tensor {name!r} in {p} has {n_dims} dimensions")
+        dims = tuple(r.take("<Q") for _ in range(n_dims))
+        infos.append((name, dims, r.take("<I"), r.take("<Q")))
+    align = metadata.get("general.alignment", 32)
+    if not isinstance(align, int) or align <= 0:
+        raise ModelError(f"GGUF file {p} has an invalid alignment {align!r}")
+    start = (r.at + align - 1) // align * align
+    size = len(data)
     tensors = {name: Tensor(name, dims, kind, start + off) for name, dims, kind, off in infos}
     return TensorTable(metadata, tensors, size)
 
@@ -162,8 +180,12 @@ def table_of(path: str | os.PathLike[str]) -> TensorTable:
     """``read_table``, remembered per file (path, size, modification time): the output head and an
     adapter's shape check read the same model's table."""
     p = check_header(path)
-    st = p.stat()
-    return _table(str(p.resolve()), st.st_size, st.st_mtime_ns)
+    try:
+        st = p.stat()
+        key = str(p.resolve())
+    except (OSError, RuntimeError) as exc:  # gone since the check, or a loop of links
+        raise ModelError(f"cannot read model file {p}: {getattr(exc, 'strerror', None) or exc}") from None
+    return _table(key, st.st_size, st.st_mtime_ns)
 
 
 @functools.lru_cache(maxsize=8)

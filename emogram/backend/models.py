@@ -15,10 +15,13 @@ Loaded models are shared per process (one per path and device), created lazily u
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import fnmatch
 import hashlib
 import importlib.util
 import os
+import stat
 import sys
 import threading
 from dataclasses import dataclass
@@ -26,6 +29,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import InputError, InputTypeError, ModelError
+from ..files import read_regular
 
 ENV_MODEL = "EMOGRAM_MODEL"
 ENV_CACHE = "EMOGRAM_CACHE"
@@ -104,8 +108,7 @@ def _locate_gemma(preset: Preset, progress: bool) -> Path:
     pkg = importlib.import_module(preset.module)  # small: paths and a hash, no weights
     target = cache_dir() / pkg.MODEL_NAME
     marker = target.with_name(target.name + ".sha256")
-    if target.is_file() and marker.is_file() and marker.read_text().strip() == pkg.EXPECTED_SHA256 \
-            and target.stat().st_mtime <= marker.stat().st_mtime:
+    if _assembled(target, marker, pkg.EXPECTED_SHA256):
         return target
     with _ASSEMBLE_LOCK:
         try:
@@ -138,11 +141,72 @@ def _locate_gemma(preset: Preset, progress: bool) -> Path:
                 raise ModelError(f"assembled {target.name} has sha256 {digest.hexdigest()}, expected "
                                  f"{pkg.EXPECTED_SHA256}; reinstall {preset.package}")
             os.replace(tmp, target)
-            marker.write_text(pkg.EXPECTED_SHA256 + "\n")
+            _write_marker(target, marker, pkg.EXPECTED_SHA256)
         finally:
             if tmp.exists():
                 tmp.unlink()
     return target
+
+
+MARKER_BYTES = 256  # "HEX SIZE MTIME_NS\n" is 100 bytes or so; anything longer is not ours
+
+
+def _assembled(target: Path, marker: Path, expected: str) -> bool:
+    """Is ``target`` the verified assembly? Trusted without hashing only when its directory passes
+    the caches' rule (``prompt_cache.private_directory``: ours, and no one else may write there) and
+    the checksum file beside it records ``expected`` with the file's very size and modification
+    time; otherwise the file is hashed again (and the checksum file rewritten). A damaged,
+    unreadable or foreign checksum file is never an error: the hash is computed again."""
+    from .prompt_cache import directory_problem, note_once
+    try:
+        st = target.stat()
+    except OSError:
+        return False
+    if not stat.S_ISREG(st.st_mode):
+        return False
+    problem = directory_problem(target.parent)
+    if problem is None:
+        try:
+            recorded = read_regular(marker, MARKER_BYTES, "checksum file", ModelError).split()
+        except ModelError:
+            recorded = []
+        if recorded == [expected.encode(), str(st.st_size).encode(), str(st.st_mtime_ns).encode()]:
+            return True
+    else:
+        note_once(f"the model file {target} is hashed again on every run: its directory {problem}")
+    try:
+        got = _sha256_of(target)
+    except OSError:
+        return False
+    if got != expected:
+        return False
+    if problem is None:
+        _write_marker(target, marker, expected)
+    return True
+
+
+def _sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            raise OSError(f"{path} is not a regular file")
+        for block in iter(lambda: f.read(1 << 22), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _write_marker(target: Path, marker: Path, digest: str) -> None:
+    """The checksum file: the sha256, and the size and modification time of the file it vouches for
+    (written whole, then renamed; one that cannot be written only means hashing again next time)."""
+    tmp = marker.with_name(f"{marker.name}.{os.getpid()}.tmp")
+    try:
+        st = target.stat()
+        tmp.write_text(f"{digest} {st.st_size} {st.st_mtime_ns}\n", encoding="ascii")
+        os.replace(tmp, marker)
+    except OSError:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
 
 
 PRESETS: dict[str, Preset] = {
@@ -258,7 +322,8 @@ def resolve_adapter(source: ModelSource, adapter: str | os.PathLike[str] | bool 
             raise ModelError(f"the adapter that ships with emogram for {source.preset.name} is missing "
                              f"({shipped}); reinstall emogram, or pass adapter=False")
         return shipped
-    return Path(os.fspath(adapter)).expanduser()
+    from .gguf import check_header
+    return check_header(adapter, "adapter file")  # a path no file can have is refused here, typed
 
 
 def load(spec: str | os.PathLike[str] | None = None, *, device: str = "auto",
@@ -314,3 +379,9 @@ def unload_all() -> None:
         _LOADED.clear()
     for model in loaded:
         model.close()  # type: ignore[attr-defined]
+
+
+# At exit, stop every shared model's decode thread before the interpreter and llama.cpp's own
+# teardown run: a pass still running on the forward thread then (a batch stopped by Ctrl-C
+# mid-answer) used weights being torn down, and the process died with SIGSEGV instead of 130.
+atexit.register(unload_all)

@@ -20,12 +20,13 @@ A blob's size is checked here, its sha256 by ``stores.verify_digest`` (once per 
 
 from __future__ import annotations
 
-import json
+import re
 from pathlib import Path
 from typing import Iterator
 
 from ..errors import BlobMissingError, DigestMismatchError, ModelError, ModelStoreError, NotGGUFError
-from .store_places import DIGEST, Found, broken, head, not_found, ollama_roots
+from ..files import load_json, read_regular
+from .store_places import DIGEST, Found, broken, head, inside, not_found, ollama_roots
 
 OLLAMA_HOST, OLLAMA_NAMESPACE, OLLAMA_TAG = "registry.ollama.ai", "library", "latest"
 OLLAMA_MODEL_LAYER = "application/vnd.ollama.image.model"
@@ -48,8 +49,26 @@ def parse_ollama_name(text: str) -> tuple[str, str, str, str]:
     host = "/".join(parts[:-2]) if len(parts) >= 3 else OLLAMA_HOST
     if not all((host, namespace, model, tag)):
         raise ModelError(f"ollama model names look like NAME[:TAG] or NAMESPACE/NAME[:TAG] "
-                         f"(e.g. ollama:qwen2.5:7b), not ollama:{text}")
+                         f"(e.g. ollama:qwen2.5:7b), not ollama:{_shown(text)}")
+    for kind, part in (("host", host), ("namespace", namespace), ("model", model), ("tag", tag)):
+        if not (_HOST if kind == "host" else _PART).match(part):  # ollama's isValidPart, a little wider
+            raise ModelError(f"ollama:{_shown(text)} is not an ollama model name: its {kind} {_shown(part)} "
+                             "must start with a letter, digit or _ and hold only those, '.' and '-' "
+                             "(so a name never leaves the store)")
     return host, namespace, model, tag
+
+
+# Each part of a name, as ollama's ``types/model/name.go`` (``isValidPart``) allows it, except that
+# a namespace may hold '.' here: a name is one folder per part, and none of them can be "." or
+# "..", hold a separator or a NUL byte, or so climb out of the store.
+_PART = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,349}\Z")
+_HOST = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:\-]{0,349}\Z")
+MAX_MANIFEST = 1 << 20  # bytes: a manifest is a few hundred; a config blob a few hundred too
+MAX_CONFIG = 1 << 20
+
+
+def _shown(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit and text.isprintable() else repr(text[:limit])
 
 
 def _ollama_display(host: str, namespace: str, model: str, tag: str) -> str:
@@ -96,13 +115,50 @@ def _blob(root: Path, digest: object, display: str, manifest: Path) -> Path:
                            f"with: ollama pull {display}")
 
 
+def _manifest(manifest: Path) -> tuple[dict, list[dict]]:
+    """The manifest's JSON and its layers, each checked for the shape ``manifest/manifest.go``
+    gives it; a ``ModelStoreError`` that says what is wrong otherwise."""
+    data = load_json(read_regular(manifest, MAX_MANIFEST, "the manifest", ModelStoreError),
+                     "the manifest", ModelStoreError)
+    if not isinstance(data, dict):
+        raise ModelStoreError(f"the manifest is a JSON {type(data).__name__}, not an object")
+    layers = data.get("layers")
+    if layers is None:
+        layers = []
+    if not isinstance(layers, list):
+        raise ModelStoreError(f"its \"layers\" is a JSON {type(layers).__name__}, not a list")
+    for k, layer in enumerate(layers):
+        if not isinstance(layer, dict):
+            raise ModelStoreError(f"its layer {k} is a JSON {type(layer).__name__}, not an object")
+        for key, kind in (("mediaType", str), ("digest", str), ("size", int)):
+            value = layer.get(key)
+            if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
+                raise ModelStoreError(f"its layer {k}'s \"{key}\" is not a JSON "
+                                      f"{'string' if kind is str else 'integer'}")
+    return data, layers
+
+
 def _ollama_entry(root: Path, display: str, manifest: Path) -> Found:
+    """The entry of one manifest: found, or broken with the reason (never an exception)."""
     try:
-        data = json.loads(manifest.read_text(encoding="utf-8"))
-        layers = [layer for layer in data.get("layers") or [] if isinstance(layer, dict)]
-    except (OSError, ValueError, AttributeError) as exc:
+        return _checked_entry(root, display, manifest)
+    except ModelError as exc:
+        return broken("ollama", display, manifest, exc)
+    except OSError as exc:  # a file that went away or cannot be read between two looks
         return broken("ollama", display, manifest, ModelStoreError(
-            f"ollama:{display}: cannot read its manifest {manifest} ({exc})"))
+            f"ollama:{display}: cannot read {exc.filename or manifest} ({exc.strerror or exc})"))
+
+
+def _checked_entry(root: Path, display: str, manifest: Path) -> Found:
+    if not inside(root / "manifests", manifest):  # a link out of the store: not its model
+        return broken("ollama", display, manifest, ModelStoreError(
+            f"ollama:{display}: its manifest {manifest} leads out of the store ({root}); emogram "
+            "reads manifests inside it only"))
+    try:
+        data, layers = _manifest(manifest)
+    except ModelStoreError as exc:
+        return broken("ollama", display, manifest, ModelStoreError(
+            f"ollama:{display}: cannot use its manifest {manifest}: {exc}"))
     weights = [layer for layer in layers if layer.get("mediaType") == OLLAMA_MODEL_LAYER]
     if not weights:
         kinds = ", ".join(sorted({str(layer.get("mediaType")) for layer in layers})) or "none"
@@ -119,7 +175,7 @@ def _ollama_entry(root: Path, display: str, manifest: Path) -> Found:
     fmt = _ollama_format(root, data.get("config"))
     if fmt not in ("", "gguf"):
         return broken("ollama", display, blob, NotGGUFError(
-            f"ollama:{display} is stored as {fmt!r}, not GGUF; emogram runs GGUF models only"), size)
+            f"ollama:{display} is stored as {_shown(fmt)!r}, not GGUF; emogram runs GGUF models only"), size)
     magic = head(blob)
     if magic != b"GGUF":
         return broken("ollama", display, blob, NotGGUFError(
@@ -137,17 +193,17 @@ def _ollama_format(root: Path, config: object) -> str:
     """The config blob's ``model_format`` ("" when it cannot be read: ollama treats "" as GGUF)."""
     if not isinstance(config, dict):
         return ""
-    match = DIGEST.match(str(config.get("digest", "")))
+    digest = config.get("digest")
+    match = DIGEST.match(digest) if isinstance(digest, str) else None
     if match is None:
         return ""
-    try:
-        path = root / "blobs" / f"sha256-{match[1]}"
-        if path.stat().st_size > 1 << 20:
-            return ""
-        value = json.loads(path.read_text(encoding="utf-8")).get("model_format", "")
-        return value if isinstance(value, str) else ""
-    except (OSError, ValueError, AttributeError):
+    try:  # a bounded read of a regular file: never a device's endless bytes nor a FIFO's wait
+        data = load_json(read_regular(root / "blobs" / f"sha256-{match[1]}", MAX_CONFIG,
+                                      "config blob", ModelStoreError), "config blob", ModelStoreError)
+    except ModelStoreError:
         return ""
+    value = data.get("model_format", "") if isinstance(data, dict) else ""
+    return value if isinstance(value, str) else ""
 
 
 def all_entries() -> Iterator[Found]:

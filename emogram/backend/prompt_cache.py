@@ -11,9 +11,10 @@ What the checks prove, and what they do not:
   (llama.cpp checks the state's shape, and its loader catches its own errors, so a forged file can
   change answers but not crash the process). Hence the directory policy below.
 * The directory is created private (0700). A directory that exists but belongs to another user or
-  is writable by others is refused (the cache is then simply off), because its files could have
-  been written by them.
-* Files are opened without following symlinks and read only up to ``MAX_BYTES``.
+  is writable by others is refused (the cache is then off, and says why once on stderr), because
+  its files could have been written by them.
+* Files are opened without following symlinks, as regular files only (``files.read_regular``: a
+  FIFO or a device planted there is never read), and read only up to ``MAX_BYTES``.
 * Pruning deletes only files emogram wrote: the name pattern ``<40 hex>.kv`` and the magic header.
 """
 
@@ -24,11 +25,16 @@ import hashlib
 import os
 import re
 import stat
+import sys
 import tempfile
+import threading
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+
+from ..errors import EmogramError
+from ..files import read_regular
 
 MAGIC = b"EMOGRAM-KV2\n"
 OWN = b"EMOGRAM-KV"  # every version of emogram's files starts so (pruning may remove older ones)
@@ -40,15 +46,45 @@ _NAME = re.compile(r"^[0-9a-f]{40}\.kv$")
 def private_directory(path: Path, create: bool = False, others: int = 0o022) -> bool:
     """Is ``path`` a directory this user owns, with none of the ``others`` mode bits (by default:
     no one else may write to it)? Created 0700 when ``create`` and missing."""
+    return directory_problem(path, create, others) is None
+
+
+def directory_problem(path: Path, create: bool = False, others: int = 0o022) -> str | None:
+    """Why ``path`` fails ``private_directory``'s rule, in words ("is writable by others (mode
+    0777)"), or None when it passes."""
     try:
         if create and not path.exists():
             path.mkdir(mode=0o700, parents=True, exist_ok=True)
         st = os.lstat(path)
-    except OSError:
-        return False
+    except (OSError, ValueError) as exc:
+        return f"cannot be used ({getattr(exc, 'strerror', None) or exc})"
     if not stat.S_ISDIR(st.st_mode):
-        return False
-    return not hasattr(os, "getuid") or (st.st_uid == os.getuid() and not st.st_mode & others)
+        return "is not a directory" + (" (a symbolic link)" if stat.S_ISLNK(st.st_mode) else "")
+    if not hasattr(os, "getuid"):
+        return None
+    if st.st_uid != os.getuid():
+        return f"belongs to another user (uid {st.st_uid})"
+    if st.st_mode & others:
+        who = "others may write to it" if st.st_mode & others & 0o022 else "others may enter it"
+        return f"is not private: {who} (mode {stat.S_IMODE(st.st_mode):04o})"
+    return None
+
+
+_NOTED: set[str] = set()
+_NOTED_LOCK = threading.Lock()
+
+
+def note_once(message: str) -> None:
+    """Say ``message`` on stderr, once per process (why a cache is off, why a file is hashed again)."""
+    with _NOTED_LOCK:
+        if message in _NOTED:
+            return
+        _NOTED.add(message)
+    try:
+        sys.stderr.write(f"emogram: note: {message}\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
 
 
 class PromptCache:
@@ -67,25 +103,25 @@ class PromptCache:
         return self.directory / f"{digest.hexdigest()[:40]}{self.suffix}"
 
     def trusted(self, create: bool = False) -> bool:
-        """Is the directory ours alone? (Created 0700 when ``create`` and missing.)"""
-        return private_directory(self.directory, create)
+        """Is the directory ours alone? (Created 0700 when ``create`` and missing.) When it is not,
+        and it is there (or was to be created), the cache is off, and says why once, on stderr."""
+        problem = directory_problem(self.directory, create)
+        if problem is not None and (create or os.path.lexists(self.directory)):
+            note_once(f"the cache {self.directory} is off: it {problem}")
+        return problem is None
 
     def load(self, tokens: Sequence[int]) -> bytes | None:
         """The saved state after ``tokens``, checked against its checksum; None if absent or bad."""
         if not self.trusted():
             return None
         path = self.file_for(tokens)
-        try:
-            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-        except OSError:
+        try:  # a regular file only (never a link, a FIFO or a device), and at most MAX_BYTES
+            blob = read_regular(path, MAX_BYTES, "cache file", follow=False)
+        except EmogramError:
             return None
-        with os.fdopen(fd, "rb") as f:
-            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
-                return None
-            blob = f.read(MAX_BYTES + 1)
         head = len(self.magic)
         payload = blob[head + 32:]
-        if (len(blob) > MAX_BYTES or not blob.startswith(self.magic) or not payload
+        if (not blob.startswith(self.magic) or not payload
                 or hashlib.sha256(payload).digest() != blob[head:head + 32]):
             return None
         with contextlib.suppress(OSError):
@@ -118,10 +154,9 @@ class PromptCache:
             if not self.pattern.match(path.name) or path.is_symlink():
                 continue
             try:
-                with path.open("rb") as f:
-                    if f.read(len(self.own)) == self.own:
-                        found.append(path)
-            except OSError:
+                if read_regular(path, len(self.own), "cache file", head=True, follow=False) == self.own:
+                    found.append(path)
+            except EmogramError:
                 continue
         return found
 

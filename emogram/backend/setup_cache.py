@@ -25,7 +25,7 @@ from typing import Callable, Mapping
 
 import numpy as np
 
-from .prompt_cache import PromptCache
+from .prompt_cache import MAX_BYTES, PromptCache
 
 Arrays = dict[str, np.ndarray]
 
@@ -49,17 +49,29 @@ class SetupCache(PromptCache):
         """The arrays stored under ``name``, or ``build()``'s, stored for next time."""
         key = list(hashlib.sha256(name.encode("utf-8")).digest())
         payload = self.load(key)
-        if payload is not None:
+        if payload is not None and _bounded(payload):
             try:
                 with np.load(io.BytesIO(payload), allow_pickle=False) as found:
-                    return {k: found[k] for k in found.files}
-            except (OSError, ValueError, zipfile.BadZipFile, EOFError):
-                pass  # a file we cannot read is rebuilt
+                    if isinstance(found, np.lib.npyio.NpzFile):
+                        return {k: found[k] for k in found.files}
+            except Exception:  # noqa: BLE001 - whatever NumPy and zipfile make of a bad file
+                pass  # (a bad zip, a bad header, a member compressed in a way zlib refuses,
+                #       a shape too large for memory): a file we cannot read is rebuilt
         made = {k: np.asarray(v) for k, v in build().items()}
         buf = io.BytesIO()
         np.savez(buf, **made)
         self.store(key, buf.getvalue())
         return made
+
+
+def _bounded(payload: bytes) -> bool:
+    """Is ``payload`` a zip whose members, as it declares them (the most ``zipfile`` will inflate),
+    come to at most ``MAX_BYTES``? A small file could otherwise inflate to gigabytes."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(payload)) as archive:
+            return sum(info.file_size for info in archive.infolist()) <= MAX_BYTES
+    except Exception:  # noqa: BLE001 - not a zip at all, or a broken one: rebuilt
+        return False
 
 
 def for_model(model) -> SetupCache | None:

@@ -4,7 +4,6 @@ hub cache), the entry every store yields (``Found``), and the errors they share.
 from __future__ import annotations
 
 import difflib
-import json
 import os
 import re
 import sys
@@ -12,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import ModelError, ModelNotFoundError
+from ..files import load_json, read_regular
 
 STORES = ("ollama", "lmstudio", "hf-cache")
 SPEC_FORMS = {"ollama": "ollama:NAME[:TAG]", "lmstudio": "lmstudio:PUBLISHER/REPO[/FILE]",
@@ -63,24 +63,77 @@ def lmstudio_models_dir() -> Path:
     home_dir = Path.home()
     home: Path | None = None
     if os.environ.get("LMSTUDIO_HOME"):
-        home = Path(os.environ["LMSTUDIO_HOME"]).expanduser()
+        home = _path(os.environ["LMSTUDIO_HOME"])
     else:
         pointer = home_dir / ".lmstudio-home-pointer"
-        try:
-            line = pointer.read_text(encoding="utf-8").strip().splitlines()
-            home = Path(line[0]).expanduser() if line else None
-        except OSError:
+        try:  # bounded, regular files only: the two files below are another program's to write
+            line = read_regular(pointer, SMALL_FILE, "LM Studio's home pointer", ModelError).decode(
+                "utf-8").strip().splitlines()
+            home = _path(line[0]) if line else None
+        except (ModelError, UnicodeDecodeError):
             pass
         if home is None:
             cache = home_dir / ".cache" / "lm-studio"
             home = cache if cache.is_dir() else home_dir / ".lmstudio"
     try:
-        folder = json.loads((home / "settings.json").read_text(encoding="utf-8")).get("downloadsFolder")
-        if isinstance(folder, str) and folder.strip():
-            return Path(folder).expanduser()
-    except (OSError, ValueError, AttributeError):
+        settings = load_json(read_regular(home / "settings.json", SMALL_FILE, "LM Studio's settings",
+                                          ModelError), "LM Studio's settings", ModelError)
+        folder = settings.get("downloadsFolder") if isinstance(settings, dict) else None
+        if isinstance(folder, str) and folder.strip() and _path(folder) is not None:
+            return _path(folder)  # type: ignore[return-value]
+    except ModelError:
         pass
     return home / "models"
+
+
+SMALL_FILE = 1 << 20  # bytes: LM Studio's pointer and settings, a hub cache's ref
+
+
+def _path(text: str) -> Path | None:
+    """A folder named in a file or a variable, ``~`` expanded; None for a name no folder can have."""
+    if "\0" in text:
+        return None
+    try:
+        return Path(text).expanduser()
+    except RuntimeError:  # "~nobody/..."
+        return Path(text)
+
+
+MAX_DEPTH = 8  # folders below a repository's folder that are searched for .gguf files
+
+
+def gguf_files(folder: Path, max_depth: int = MAX_DEPTH) -> list[Path]:
+    """The ``.gguf`` files under ``folder`` (links to files included, links to folders not followed,
+    as ``Path.rglob`` does), at most ``max_depth`` folders down, sorted. Walked without recursion,
+    so a hostile tree thousands of folders deep is cut off, never a ``RecursionError``."""
+    found, stack = [], [(folder, 0)]
+    while stack:
+        here, depth = stack.pop()
+        try:
+            with os.scandir(here) as entries:
+                listed = list(entries)
+        except (OSError, ValueError):
+            continue
+        for entry in listed:
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    if depth < max_depth:
+                        stack.append((Path(entry.path), depth + 1))
+                elif entry.name.endswith(".gguf") and not entry.is_dir():
+                    found.append(Path(entry.path))
+            except OSError:
+                continue
+    return sorted(found)
+
+
+def inside(base: Path, path: Path) -> bool:
+    """Does ``path``, links followed, lie inside ``base`` (links followed too)? The rule that keeps a
+    model name, or a name a store's file gives, from leading out of its store."""
+    try:
+        real_base, real = os.path.realpath(base), os.path.realpath(path)
+    except (OSError, ValueError):
+        return False
+    return real == real_base or real.startswith(real_base.rstrip(os.sep) + os.sep)
 
 
 def hf_cache_dir() -> Path:
@@ -107,10 +160,10 @@ def broken(store: str, name: str, path: Path, error: ModelError, size: int = 0) 
 
 
 def head(path: Path) -> bytes:
+    """A file's first four bytes (b"" when it cannot be read, or is not a regular file)."""
     try:
-        with path.open("rb") as f:
-            return f.read(4)
-    except OSError:
+        return read_regular(path, 4, "model file", ModelError, head=True)
+    except ModelError:
         return b""
 
 

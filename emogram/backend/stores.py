@@ -31,10 +31,12 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from ..errors import BlobMissingError, DigestMismatchError, ModelError, ModelNotFoundError, ModelStoreError
+from ..files import read_regular
 from . import ollama_store
 from .ollama_store import parse_ollama_name  # noqa: F401  (part of this module's surface)
-from .store_places import (SPEC_FORMS, STORES, Found, broken, hf_cache_dir, lmstudio_models_dir,  # noqa: F401
-                           not_found, ollama_roots, store_of, where)
+from .store_places import (SMALL_FILE, SPEC_FORMS, STORES, Found, broken, gguf_files,  # noqa: F401
+                           hf_cache_dir, inside, lmstudio_models_dir, not_found, ollama_roots, store_of,
+                           where)
 
 _SPLIT = re.compile(r"^(?P<prefix>.+)-(?P<no>\d{5})-of-(?P<count>\d{5})\.gguf$")
 VERIFIED_KEEP = 64  # digest checks remembered (one small file each)
@@ -76,47 +78,54 @@ def _gguf_entries(store: str, files: Iterable[tuple[str, Path]]) -> Iterator[Fou
             size)
 
 
+def _folders(root: Path, pattern: str) -> list[Path]:
+    try:
+        return sorted(p for p in root.glob(pattern) if p.is_dir())
+    except (OSError, ValueError):
+        return []
+
+
 def _lmstudio_files() -> Iterator[tuple[str, Path]]:
     root = lmstudio_models_dir()
-    try:
-        repos = sorted(p for p in root.glob("*/*") if p.is_dir())
-    except OSError:
-        return
-    for repo in repos:
-        for path in sorted(repo.rglob("*.gguf")):
+    for repo in _folders(root, "*/*"):
+        for path in gguf_files(repo):
             yield path.relative_to(root).as_posix(), path
+
+
+_COMMIT = re.compile(r"[0-9A-Za-z_][0-9A-Za-z_.\-]{0,199}\Z")  # one folder's name: never "..", never "a/b"
 
 
 def _hf_snapshot(repo_dir: Path) -> Path | None:
     """``refs/main``'s snapshot, else the newest snapshot (llama.cpp's ``get_cached_ref`` also
-    prefers ``refs/main``)."""
+    prefers ``refs/main``). The ref is read bounded, and must name one folder of ``snapshots/``."""
     try:
-        commit = (repo_dir / "refs" / "main").read_text(encoding="utf-8").strip()
-        if commit and (repo_dir / "snapshots" / commit).is_dir():
-            return repo_dir / "snapshots" / commit
-    except OSError:
+        commit = read_regular(repo_dir / "refs" / "main", SMALL_FILE, "hub cache ref", ModelError)
+        name = commit.decode("ascii").strip()
+        if _COMMIT.match(name) and (repo_dir / "snapshots" / name).is_dir() \
+                and inside(repo_dir / "snapshots", repo_dir / "snapshots" / name):
+            return repo_dir / "snapshots" / name
+    except (ModelError, UnicodeDecodeError, OSError):
         pass
-    try:
-        snapshots = [p for p in (repo_dir / "snapshots").iterdir() if p.is_dir()]
-    except OSError:
-        return None
-    return max(snapshots, key=lambda p: p.stat().st_mtime, default=None)
+    snapshots = [p for p in _folders(repo_dir / "snapshots", "*") if inside(repo_dir / "snapshots", p)]
+
+    def age(p: Path) -> float:
+        try:
+            return p.stat().st_mtime
+        except OSError:
+            return 0.0
+    return max(snapshots, key=age, default=None)
 
 
 def _hf_files() -> Iterator[tuple[str, Path]]:
     root = hf_cache_dir()
-    try:
-        repos = sorted(p for p in root.glob("models--*") if p.is_dir())
-    except OSError:
-        return
-    for repo_dir in repos:
+    for repo_dir in _folders(root, "models--*"):
         repo_id = repo_dir.name[len("models--"):].replace("--", "/")
         snapshot = _hf_snapshot(repo_dir)
         if snapshot is None:
             continue
         # Symlinks into blobs/ (or copies, on Windows) are passed on unresolved: llama.cpp finds
         # a split model's other files by name, beside the first.
-        for path in sorted(snapshot.rglob("*.gguf")):
+        for path in gguf_files(snapshot):
             yield f"{repo_id}:{path.relative_to(snapshot).as_posix()}", path
 
 
@@ -198,7 +207,8 @@ def verify_digest(found: Found, verified: Path | None = None, *, progress: bool 
     st = found.path.stat()
     key = hashlib.sha256(f"{found.path.resolve()}\0{st.st_size}\0{st.st_mtime_ns}\0{found.digest}"
                          .encode()).hexdigest()[:40]
-    marker = verified / f"{key}.ok" if verified is not None else None
+    # a remembered check counts only in a directory no one else may write to (the caches' rule)
+    marker = verified / f"{key}.ok" if verified is not None and _private(verified) else None
     if marker is not None and marker.is_file():
         return
     digest, done = hashlib.sha256(), 0
@@ -220,13 +230,20 @@ def verify_digest(found: Found, verified: Path | None = None, *, progress: bool 
                                   f"ollama pull {found.name}")
     if marker is not None:
         try:
-            marker.parent.mkdir(parents=True, exist_ok=True)
             marker.write_text(f"{found.digest} {found.path}\n", encoding="utf-8")
             olds = sorted(marker.parent.glob("*.ok"), key=lambda p: p.stat().st_mtime)
             for old in olds[:-VERIFIED_KEEP]:
                 old.unlink(missing_ok=True)
         except OSError:
             pass  # an unwritable cache only means the check runs again next time
+
+
+def _private(folder: Path) -> bool:
+    from .prompt_cache import directory_problem, note_once
+    problem = directory_problem(folder, create=True)
+    if problem is not None:
+        note_once(f"sha256 checks are not remembered in {folder}: it {problem}")
+    return problem is None
 
 
 # --- what a model is, for ``emogram models`` ------------------------------------------------------

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from emogram import ModelError, explain
-from emogram.backend import models
+from emogram.backend import machine, models
 from emogram.backend.library import supports_gpu_offload
 from emogram.backend.llama import Model
 from emogram.backend.machine import use_extra_buffers
@@ -83,7 +83,9 @@ def test_gemma_is_assembled_once_and_verified(tmp_path, monkeypatch):
     path = models.PRESETS["gemma3-270m"].path()
     assert path.parent == tmp_path and path.stat().st_size > 250_000_000
     marker = path.with_name(path.name + ".sha256")
-    assert marker.read_text().strip() == "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818"
+    digest, size, mtime_ns = marker.read_text().split()  # the sha256, and the very file it vouches for
+    assert digest == "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818"
+    assert (int(size), int(mtime_ns)) == (path.stat().st_size, path.stat().st_mtime_ns)
     mtime = path.stat().st_mtime_ns
     assert models.PRESETS["gemma3-270m"].path() == path and path.stat().st_mtime_ns == mtime
     assert not list(tmp_path.glob("*.tmp"))
@@ -136,11 +138,14 @@ def test_device_choices():
             Model(models.resolve("smollm2-135m").path, device="gpu")
 
 
-def test_extra_buffer_policy_can_be_forced(monkeypatch):
+@pytest.mark.parametrize("amx", [False, True])
+def test_extra_buffer_policy_can_be_forced_but_never_on_amx(monkeypatch, amx):
+    """Off unless asked; asked, on, except where the CPU advertises AMX (the SIGILL guard)."""
+    monkeypatch.setattr(machine, "cpu_advertises_amx", lambda: amx)
     monkeypatch.setenv("EMOGRAM_EXTRA_BUFTS", "0")
     assert use_extra_buffers() is False
     monkeypatch.setenv("EMOGRAM_EXTRA_BUFTS", "1")
-    assert use_extra_buffers() is True
+    assert use_extra_buffers() is (not amx)
 
 
 def test_two_threads_share_one_model_safely(smol):
