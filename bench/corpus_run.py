@@ -21,8 +21,8 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
 import quality  # noqa: E402
-import refs  # noqa: E402
 
+from emogram.quality.references import Item  # noqa: E402
 from emogram.training import corpus  # noqa: E402
 
 
@@ -34,7 +34,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     entries = [e for e in corpus.load(corpus.CORPUS_DIR / "corpus.jsonl") if e.kind == "explain"]
     chosen = random.Random(args.seed).sample(entries, args.n)
-    items = [refs.Item(f"corpus:{e.topic}", e.topic, "topic", "corpus") for e in chosen]
+    items = [Item(f"corpus:{e.topic}", e.topic, "topic", "corpus") for e in chosen]
     strategies = [quality.STRATEGIES["default"], quality.STRATEGIES["no-adapter"]]
     model, outputs, warm = quality.generate(None, strategies, items, [0], warmup=())
     result = {"benchmark": "emogram corpus topics (bench/corpus_run.py)", "date": date.today().isoformat(),

@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from emogram.backend import models  # noqa: E402
 from emogram.backend.llama import Model  # noqa: E402
 from emogram.backend.machine import cpu_advertises_amx  # noqa: E402
-from single import SingleSequence  # noqa: E402
+from emogram.backend.single_sequence import SingleSequence  # noqa: E402
 
 
 def decode(model: Model, tokens: int = 64) -> float:

@@ -27,7 +27,7 @@ from llg_checks import (CONVERSION_CASES, check_agreement, check_conversion, che
                         replay_check)
 from llg_constraint import LLGuidanceConstraint  # noqa: E402
 from llg_lark import convert_lark  # noqa: E402
-from single import SingleSequence  # noqa: E402
+from emogram.backend.single_sequence import SingleSequence  # noqa: E402
 
 
 def _us(xs: Sequence[float]) -> tuple[float, float]:

@@ -6,12 +6,12 @@
     python bench/quality.py --define 'hot2={"temperature": 1.0, "repeat_penalty": 0}'
     python bench/quality.py --rescore bench/results/quality-....json --elco PATH   # no model
 
-Reference sets (bench/refs.py): "annotators": 240 items (120 phrases, 120 topics to explain), six
+Reference sets (emogram/quality/references.py): "annotators": 240 items (120 phrases, 120 topics to explain), six
 answers each by AI annotators (Claude sub-agents with personas; NOT people); "elco": 209 English
 phrases with 7-9 answers each by people (ELCo, CC BY 4.0; not shipped, give --elco or $EMOGRAM_ELCO).
 Every set is split into a tune half and a held-out half by a hash of the topic text; tables say which.
 
-Metrics (bench/metrics.py; content emoji = without ➡️ ➕ 🆚 🟰, both sides; skin tones dropped):
+Metrics (emogram/quality/metrics.py; content emoji = without ➡️ ➕ 🆚 🟰, both sides; skin tones dropped):
   prec      share of an answer's content emoji that some reference answer for the topic also used
   best-J    set Jaccard with the best-matching single reference answer
   hit       share of answers sharing at least one emoji with some reference answer
@@ -22,7 +22,7 @@ Metrics (bench/metrics.py; content emoji = without ➡️ ➕ 🆚 🟰, both si
   emoji, lines   mean content emoji and lines per answer
   valid     re-checked here: the text parses back to itself and is emoji only (must be 100%)
   s/ans     seconds per answer, after --warmup untimed answers on other topics
-Baselines (bench/baselines.py): random emoji in the model's answer shapes, keyword lookup in
+Baselines (emogram/quality/baselines.py): random emoji in the model's answer shapes, keyword lookup in
 emojilib, and people against people (leave one out).
 
 Writes bench/results/quality-<date>-<model>-<half>.json (every answer, per strategy and topic, so runs
@@ -41,15 +41,11 @@ from datetime import date
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
 import emoji  # noqa: E402
 
-import baselines  # noqa: E402
-import metrics  # noqa: E402
-import refs  # noqa: E402
-import stages  # noqa: E402
+from emogram.quality import baselines, metrics, references, stages  # noqa: E402
 
 
 @dataclass
@@ -101,18 +97,18 @@ def is_valid(text: str) -> bool:
     return reparsed == text and bool(body) and emoji.purely_emoji(body)
 
 
-def load_sets(names, elco: Path | None, norm) -> list[refs.RefSet]:
+def load_sets(names, elco: Path | None, norm) -> list[references.RefSet]:
     out = []
     for name in names:
         if name == "annotators":
-            out.append(refs.load_annotators(norm=norm))
+            out.append(references.load_annotators(norm=norm))
         elif name == "elco":
             if elco is None or not elco.is_file():
                 print(f"quality: ELCo skipped: no file ({'not given' if elco is None else elco}); download "
-                      f"ELCo.csv from {refs.ELCO_URL} and pass --elco PATH or set EMOGRAM_ELCO",
+                      f"ELCo.csv from {references.ELCO_URL} and pass --elco PATH or set EMOGRAM_ELCO",
                       file=sys.stderr)
                 continue
-            out.append(refs.load_elco(elco, norm=norm))
+            out.append(references.load_elco(elco, norm=norm))
     return out
 
 
@@ -120,7 +116,7 @@ def groups_of(sets, half: str, limit: int | None):
     """(set, kind, items) for each table: the chosen half, the first ``limit`` items of each kind."""
     for rs in sets:
         for kind in ("topic", "phrase"):
-            items = [it for it in refs.select(rs.items, half) if it.kind == kind][:limit]
+            items = [it for it in references.select(rs.items, half) if it.kind == kind][:limit]
             if items:
                 yield rs, kind, items
 
@@ -246,7 +242,7 @@ def score_run(result: dict, sets, norm) -> list[dict]:
 
 
 def stage_tables(result: dict) -> list[dict]:
-    """Stage recall (bench/stages.py) for the topics to explain that have stage references: each
+    """Stage recall (emogram/quality/stages.py) for the topics to explain that have stage references: each
     strategy's plans, the topic's own words (the floor) and the writers against each other."""
     refs_by_topic = stages.load()
     tables = []
@@ -342,11 +338,11 @@ def main(argv=None) -> int:
         for s in STRATEGIES.values():
             print(f"{s.name:14s} {json.dumps(s.options, ensure_ascii=False):50s} {s.note}")
         return 0
-    norm = refs.normaliser()
+    norm = references.normaliser()
     names = [n.strip() for n in args.sets.split(",") if n.strip()]
     if bad := [n for n in names if n not in SET_NAMES]:
         raise SystemExit(f"quality: unknown set(s) {bad}; choose from {SET_NAMES}")
-    sets = load_sets(names, refs.elco_path(args.elco), norm)
+    sets = load_sets(names, references.elco_path(args.elco), norm)
     if args.rescore:
         result = json.loads(args.rescore.read_text(encoding="utf-8"))
         path = args.rescore

@@ -54,7 +54,7 @@ from emogram.decoding.sampling import SamplingParams, make_sampler  # noqa: E402
 from emogram.knowledge import prompts  # noqa: E402
 from emogram.language.ebnf import Lit  # noqa: E402
 from emogram.language.grammar import structure_rules  # noqa: E402
-from single import SingleSequence  # noqa: E402
+from emogram.backend.single_sequence import SingleSequence  # noqa: E402
 
 PROMPT_TOPICS = ["transformers (machine learning)", "photosynthesis", "the French Revolution", "making coffee"]
 PARAMS = SamplingParams()

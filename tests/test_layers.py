@@ -17,6 +17,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "emogram"
 
 # The layers, from the top down. A module's layer is the first whose prefix names it.
 LAYERS = {
+    "quality": ("emogram.quality",),
     "training": ("emogram.training",),
     "cli": ("emogram.cli", "emogram.__main__", "emogram.server", "emogram.describe"),
     "face": ("emogram.__init__",),  # ``import emogram``: the public names, the rest imported lazily
@@ -41,7 +42,8 @@ MAY_IMPORT = {
     "jobs": {"api"} | BELOW_API,
     "face": {"jobs", "api"} | BELOW_API,
     "cli": {"jobs", "api"} | BELOW_API,
-    "training": {"face", "jobs", "api"} | BELOW_API,  # the top: nothing imports it
+    "training": {"face", "jobs", "api"} | BELOW_API,  # nothing but quality imports it
+    "quality": {"training", "knowledge", "language", "base"},  # the benchmarks' scoring: nothing imports it
 }
 ONLY_IN = {"llama_cpp": {"backend"}}  # third-party packages one layer alone may import
 

@@ -1,17 +1,20 @@
-"""bench/blind.py on two made-up results files (no model): sheet, key, ratings, counts."""
+"""bench/blind.py on two made-up results files (no model): sheet, key, ratings, counts. The script
+runs as a reader runs it, a program of its own: the tests do not import bench/."""
 
 from __future__ import annotations
 
 import csv
 import json
+import subprocess
 import sys
 from pathlib import Path
 
-import pytest
+BLIND = Path(__file__).resolve().parent.parent / "bench" / "blind.py"
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 
-import blind  # noqa: E402
+def blind(*args: str | Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(BLIND), *map(str, args)], capture_output=True, text=True,
+                          timeout=120)
 
 
 def results(path: Path, texts: dict[str, str], strategy="default") -> Path:
@@ -22,12 +25,11 @@ def results(path: Path, texts: dict[str, str], strategy="default") -> Path:
     return path
 
 
-def test_sheet_hides_systems_and_score_counts(tmp_path, capsys):
+def test_sheet_hides_systems_and_score_counts(tmp_path):
     keys = [f"t{i}" for i in range(1, 21)] + ["p1", "p3"]
     old = results(tmp_path / "old.json", {k: "🌱 ➡️ 🌳" for k in keys})
     new = results(tmp_path / "new.json", {k: "☀️ ➕ 💧\n➡️ 🍬" for k in keys})
-    assert blind.main(["sheet", str(old), str(new), "--n", "6", "--seed", "3", "--name", "x",
-                       "--out", str(tmp_path)]) == 0
+    assert blind("sheet", old, new, "--n", "6", "--seed", "3", "--name", "x", "--out", tmp_path).returncode == 0
     sheet = (tmp_path / "blind-x-sheet.md").read_text(encoding="utf-8")
     key = json.loads((tmp_path / "blind-x-key.json").read_text(encoding="utf-8"))
     assert len(key["topics"]) == 6
@@ -43,11 +45,11 @@ def test_sheet_hides_systems_and_score_counts(tmp_path, capsys):
         w = csv.DictWriter(f, fieldnames=["no", "topic", "A", "B"])
         w.writeheader()
         w.writerows(rows)
-    t = blind.tally(key, rows)
-    assert t["old"] == {"0": 6, "1": 0, "2": 0, "n": 6, "mean": 0.0}
-    assert t["new"]["2"] == 6 and t["wins"] == {"new": 6}
-    assert blind.main(["score", str(tmp_path / "blind-x-key.json"), str(tmp_path / "r.csv")]) == 0
-    assert "new better 6" in capsys.readouterr().out
+    scored = blind("score", tmp_path / "blind-x-key.json", tmp_path / "r.csv")
+    assert scored.returncode == 0, scored.stderr
+    assert "| old | m / default | 6 | 0 | 0 | 0.00 |" in scored.stdout
+    assert "| new | m / default | 0 | 0 | 6 | 2.00 |" in scored.stdout
+    assert "per topic: new better 6, old better 0, tie 0" in scored.stdout
 
 
 def test_same_seed_same_sheet(tmp_path):
@@ -55,14 +57,15 @@ def test_same_seed_same_sheet(tmp_path):
     old = results(tmp_path / "old.json", {k: "🌱" for k in keys})
     new = results(tmp_path / "new.json", {k: "🌳" for k in keys})
     for name in ("a", "b"):
-        blind.main(["sheet", str(old), str(new), "--n", "5", "--name", name, "--out", str(tmp_path)])
+        assert blind("sheet", old, new, "--n", "5", "--name", name, "--out", tmp_path).returncode == 0
     assert (tmp_path / "blind-a-key.json").read_text() == (tmp_path / "blind-b-key.json").read_text()
 
 
 def test_too_few_held_out_topics_and_bad_ratings(tmp_path):
     old = results(tmp_path / "old.json", {"t1": "🌱", "t2": "🌱"})
-    with pytest.raises(SystemExit, match="--half held-out"):
-        blind.main(["sheet", str(old), str(old), "--n", "2", "--out", str(tmp_path)])
-    key = {"topics": [{"no": 1, "A": "old", "B": "new"}]}
-    with pytest.raises(SystemExit, match="0, 1 or 2"):
-        blind.tally(key, [{"no": "1", "A": "3", "B": "1"}])
+    too_few = blind("sheet", old, old, "--n", "2", "--out", tmp_path)
+    assert too_few.returncode == 1 and "--half held-out" in too_few.stderr
+    (tmp_path / "key.json").write_text(json.dumps({"topics": [{"no": 1, "A": "old", "B": "new"}]}), encoding="utf-8")
+    (tmp_path / "bad.csv").write_text("no,topic,A,B\n1,x,3,1\n", encoding="utf-8")
+    bad = blind("score", tmp_path / "key.json", tmp_path / "bad.csv")
+    assert bad.returncode == 1 and "0, 1 or 2" in bad.stderr

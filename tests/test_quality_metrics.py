@@ -3,18 +3,12 @@
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
 import pytest
 
-BENCH = Path(__file__).resolve().parent.parent / "bench"
-sys.path.insert(0, str(BENCH))
-
-import baselines  # noqa: E402
-import metrics  # noqa: E402
-import refs  # noqa: E402
-from refs import Item  # noqa: E402
+from emogram.quality import baselines, metrics
+from emogram.quality import references as refs
+from emogram.quality.references import Item
 
 
 def one_line(*groups):

@@ -2,17 +2,15 @@
 
 import json
 import os
-import sys
 from pathlib import Path
 
 import pytest
 
 from emogram.knowledge import prompts
 from emogram.knowledge.words import words
+from emogram.quality import references as refs
 
 BENCH = Path(__file__).resolve().parents[2] / "bench"
-sys.path.insert(0, str(BENCH))
-import refs  # noqa: E402
 
 
 def example_topics() -> list[str]:

@@ -21,8 +21,9 @@ import json
 from functools import lru_cache
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-STAGES = HERE / "references" / "stages.json"
+from ..training.evaluation import BENCH
+
+STAGES = BENCH / "references" / "stages.json"
 
 
 @lru_cache(maxsize=1)

@@ -1,7 +1,7 @@
-"""Quality metrics over answers (lines -> groups -> content emoji; see refs.py). Pure functions, no model.
+"""Quality metrics over answers (lines -> groups -> content emoji; see references.py). Pure functions, no model.
 
 All metrics read *content* emoji only: operators (➡️ ➕ 🆚 🟰) are removed on both sides before
-anything is compared (refs.Normaliser does it; ``content`` drops any that slip through).
+anything is compared (references.Normaliser does it; ``content`` drops any that slip through).
 
 Per answer, against the reference answers R1..Rk of its topic (U = their union):
   precision     share of the answer's content emoji (each occurrence counts) that are in U;

@@ -30,8 +30,10 @@ from pathlib import Path
 
 import emoji as emoji_data
 
-HERE = Path(__file__).resolve().parent
-REFERENCES = HERE / "references"
+from ..language.grammar import compile_grammar
+from ..training.evaluation import BENCH
+
+REFERENCES = BENCH / "references"
 ANNOTATORS = REFERENCES / "annotators.json"
 EMOJILIB = REFERENCES / "emojilib" / "emoji-en-US.json"
 ELCO_URL = "https://github.com/WING-NUS/ELCo (file ELCo.csv, CC BY 4.0)"
@@ -121,7 +123,6 @@ class Normaliser:
 
 @functools.lru_cache(maxsize=1)
 def inventory() -> tuple[str, ...]:
-    from emogram import compile_grammar
     return tuple(compile_grammar().emoji)
 
 

@@ -22,8 +22,8 @@ import re
 from collections import defaultdict
 from typing import Mapping, Sequence
 
-from metrics import recurring
-from refs import EMOJILIB, Item, Normaliser
+from .metrics import recurring
+from .references import EMOJILIB, Item, Normaliser
 
 DRAWS = 10
 
