@@ -10,7 +10,7 @@ Paths (interleaved: every round runs each prompt through every path, in a rotati
   stock+flat-gbnf   the same with one flat alternation of all emoji as literals (the naive grammar),
                     time-capped: it barely moves
   stock+gbnf        the same with emogram's compact GBNF (LlamaGrammar.from_string)
-  llguidance        llguidance's mask over the whole vocabulary each step (bench/llg_constraint.py), the same
+  llguidance        llguidance's mask over the whole vocabulary each step (bench/llg/constraint.py), the same
                     grammar in its lark dialect, sampling among the allowed tokens
   emogram           emogram's engine (pre-filter, rejection sampling, llama.cpp's grammar as judge),
                     with the C sampler, and again with the pure-Python one (EMOGRAM_PURE_PYTHON)
@@ -40,7 +40,6 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
-sys.path.insert(0, str(HERE))
 
 import llama_cpp  # noqa: E402
 from llama_cpp import Llama, LlamaGrammar  # noqa: E402
@@ -132,7 +131,8 @@ class Bench:
         self.flat = LlamaGrammar.from_string(flat_gbnf(), verbose=False)
         self.info["flat_gbnf_bytes"] = len(flat_gbnf().encode())
         try:
-            from llg_constraint import LLGuidanceConstraint
+            sys.path.insert(0, str(HERE / "llg"))
+            from constraint import LLGuidanceConstraint
             t0 = time.perf_counter()
             self.llg = LLGuidanceConstraint(self.model, self.grammar.lark)
             self.info["llguidance_compile_ms"] = (time.perf_counter() - t0) * 1e3

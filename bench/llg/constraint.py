@@ -11,7 +11,7 @@ can be timed side by side:
   control tokens prefixed by 0xFF (llguidance's mark for "special, never matched by grammar text");
 * the end tokens are all of the model's end-of-generation tokens (``model.eog_tokens()``), not only
   ``llama_vocab_eos``;
-* the grammar is ``convert_lark(lark_text)`` (``llg_lark.py``) compiled by ``LLMatcher.grammar_from_lark`` and
+* the grammar is ``convert_lark(lark_text)`` (``lark_grammar.py``) compiled by ``LLMatcher.grammar_from_lark`` and
   checked by ``LLMatcher.validate_grammar_with_warnings``; one ``LLMatcher`` per constraint. Two of
   the conversion's rules change llguidance's behaviour, not only its spelling, and both are needed
   for the mask to be exactly the grammar's (checked token by token against emogram's matcher):
@@ -35,7 +35,7 @@ import llguidance.llamacpp
 import llguidance.numpy
 from llguidance import LLMatcher, LLTokenizer, TokenizerWrapper
 
-from llg_lark import convert_lark
+from lark_grammar import convert_lark
 
 __all__ = ["LLGuidanceConstraint", "convert_lark", "make_tokenizer"]
 

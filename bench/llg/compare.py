@@ -1,8 +1,8 @@
-"""The llguidance self-check and decode benchmark: ``python bench/llg.py``.
+"""The llguidance self-check and decode benchmark: ``python bench/llg/compare.py``.
 
 llguidance constrains decoding with the same grammar on the same llama.cpp vocabulary as emogram's
-own engine (``llg_constraint.py``; the grammar converted by ``llg_lark.py``). This script checks it
-(the conversion's cases, agreement with emogram's checkers: ``llg_checks.py``) and times a
+own engine (``constraint.py``; the grammar converted by ``lark_grammar.py``). This script checks it
+(the conversion's cases, agreement with emogram's checkers: ``checks.py``) and times a
 60-token constrained greedy decode with smollm2-135m and gemma3-270m.
 """
 
@@ -18,15 +18,15 @@ from typing import Any, Sequence
 import numpy as np
 
 if __package__ in (None, ""):  # run as a script: make the repository importable
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import llguidance  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from llg_checks import (CONVERSION_CASES, check_agreement, check_conversion, check_variants,  # noqa: E402
+from checks import (CONVERSION_CASES, check_agreement, check_conversion, check_variants,  # noqa: E402
                         replay_check)
-from llg_constraint import LLGuidanceConstraint  # noqa: E402
-from llg_lark import convert_lark  # noqa: E402
+from constraint import LLGuidanceConstraint  # noqa: E402
+from lark_grammar import convert_lark  # noqa: E402
 from emogram.backend.single_sequence import SingleSequence  # noqa: E402
 
 

@@ -1,7 +1,7 @@
 """emogram's lark grammar in llguidance's lark dialect, for the same language (``convert_lark``).
 
 Two of the conversion's rules change llguidance's behaviour, not only its spelling, and both are
-needed for the mask to be exactly the grammar's (``llg_checks.py`` compares it token by token with
+needed for the mask to be exactly the grammar's (``checks.py`` compares it token by token with
 emogram's matcher): runs of emoji are fused into one lexeme (llguidance's greedy byte lexer would
 refuse ``👍👍``), and llguidance's byte forcing is turned off (it would allow only the canonical
 token of forced bytes: after ``❤`` the token ``\xef\xb8\x8f`` but not ``\xef``). Plain text: the

@@ -1,6 +1,6 @@
-"""The llguidance constraint held against emogram's own checkers (``bench/llg.py`` runs them).
+"""The llguidance constraint held against emogram's own checkers (``bench/llg/compare.py`` runs them).
 
-The lark conversion's cases (``llg_lark.py``); texts fed token by token through the constraint,
+The lark conversion's cases (``lark_grammar.py``); texts fed token by token through the constraint,
 llguidance's whole mask compared before every token with emogram's matcher over emogram's candidate
 tokens, and each verdict with ``emogram.parse``; the same along a decoded token sequence.
 """
@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from llg_constraint import LLGuidanceConstraint
-from llg_lark import NO_FORCING, convert_lark
+from constraint import LLGuidanceConstraint
+from lark_grammar import NO_FORCING, convert_lark
 
 
 _PLAIN = {"fuse_runs": False, "forcing": True}  # syntax rules 1-2 only
