@@ -3,6 +3,7 @@
     python bench/batching.py                 # 24 topics (bench/topics.json), about 4 minutes on 2 cores
     python bench/batching.py --quick         # 8 topics, fewer steps: about a minute and a half
     python bench/batching.py --topics 48 --model smollm2-135m
+    python bench/batching.py --sizes 16 1 4 --rounds 2   # which batch size is fastest here (24 topics)
 
 Printed, for the same topics, seeds and options:
 
@@ -21,6 +22,11 @@ Printed, for the same topics, seeds and options:
 
 A warm-up pass (``explain_many`` at batch size 16 over the same topics, untimed) fills the
 grammar judge's verdict cache and the prompt cache first, so no path pays for them alone.
+
+With ``--sizes``, only ``explain_many`` runs, at the sizes given, each ``--rounds`` times in
+interleaved rounds (a noisy neighbour slows every size alike, where the full run measures each size
+once): each run's wall time and share of it inside llama_decode, then the median per size and its
+ratio to the first size's. The warm-up is then ``explain_many`` over 4 topics at batch size 4.
 """
 
 from __future__ import annotations
@@ -208,17 +214,46 @@ def capture_prompt(explainer, topic: str, options: dict) -> list[int]:
     return max(seen, key=len)
 
 
+def repeat_sizes(ex, topics: list[str], sizes: list[int], rounds: int, seed: int, options: dict) -> None:
+    """``--sizes``: explain_many at each size, in ``rounds`` interleaved rounds; medians per size."""
+    ex.explain_many(topics[:4], batch_size=4, seed=seed, progress=False, **options)  # warm-up
+    probe = Probe()
+    probe.install()
+    walls: dict[int, list[float]] = {s: [] for s in sizes}
+    try:
+        for r in range(rounds):
+            for size in sizes:
+                row = run_path(f"explain_many bs={size}", lambda w=size: ex.explain_many(
+                    topics, batch_size=w, seed=seed, progress=False, **options), probe)
+                walls[size].append(row["wall"])
+                print(f"round {r + 1} batch size {size:2d}: {row['wall']:6.2f} s, "
+                      f"{row['decode_share']:4.0%} in llama_decode", flush=True)
+    finally:
+        probe.remove()
+    print(f"{ex.model_name}, {ex.model.load_info.n_threads} threads, {len(topics)} topics, seed {seed}")
+    base = statistics.median(walls[sizes[0]])
+    for size in sizes:
+        med = statistics.median(walls[size])
+        print(f"batch size {size:2d}: median {med:6.2f} s  ({base / med:4.2f}x batch size {sizes[0]})")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", default="gemma3-270m")
-    ap.add_argument("--topics", type=int, default=None, help="how many topics (default 48; 16 with --quick)")
+    ap.add_argument("--topics", type=int, default=None,
+                    help="how many topics (default 48; 16 with --quick; 24 with --sizes)")
     ap.add_argument("--quick", action="store_true", help="fewer topics, limit steps and best-of-N topics")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--max-tokens", type=int, default=None)
     ap.add_argument("--candidates", type=int, default=8)
     ap.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    ap.add_argument("--sizes", type=int, nargs="+", metavar="N",
+                    help="only explain_many at these batch sizes, repeated in interleaved rounds")
+    ap.add_argument("--rounds", type=int, default=2, help="rounds of --sizes (default 2)")
     args = ap.parse_args(argv)
-    n_topics = args.topics or (16 if args.quick else 48)
+    if args.sizes and (args.quick or args.json):
+        ap.error("--sizes measures batch sizes alone: leave out --quick and --json")
+    n_topics = args.topics or (24 if args.sizes else 16 if args.quick else 48)
     limit_steps = 24 if args.quick else 64
     n_best = 3 if args.quick else 6
 
@@ -236,6 +271,10 @@ def main(argv=None) -> int:
     print(f"model {ex.model_name} (load {load_s:.1f} s), {ex.model.load_info.n_threads} threads, "
           f"{n_topics} topics from bench/topics.json, seeds {args.seed}..{args.seed + n_topics - 1}, "
           f"options {options or 'defaults'}, sampler {active_implementation()}")
+    if args.sizes:
+        repeat_sizes(ex, topics, args.sizes, args.rounds, args.seed, options)
+        ex.close()
+        return 0
 
     t0 = time.perf_counter()
     prompt = capture_prompt(ex, topics[0], {"seed": args.seed, **options})
