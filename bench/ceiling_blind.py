@@ -1,6 +1,7 @@
 """Blind readings against the ceiling (issue #29): emogram's answers beside a strong model's, and
 beside emogram's own without the bank, A/B shuffled, for fresh readers.
 
+    python bench/ceiling_blind.py check                # the strong model's answers are valid emogram text
     python bench/ceiling_blind.py answers              # emogram's answers (bank and no bank), ~5 min
     python bench/ceiling_blind.py sheet                # the reading sheet and its key (seeded)
     python bench/ceiling_blind.py score RATINGS.json...  # counts per comparison and reader
@@ -46,6 +47,28 @@ def paraphrase_items() -> list[dict]:
     strong = json.loads((REFS / "ceiling_paraphrase_answers.json").read_text(encoding="utf-8"))["answers"]
     return [it for it in items if half_of(it["query"]) == "held-out" and it["topic"] in topics
             and it["query"] in strong][:N_PARAPHRASES]
+
+
+def check(args) -> int:
+    """Every topic of ceiling.json answered once in ceiling_answers.json, each answer valid emogram
+    text (emogram.parse) of Emoji 15.1 or older (what emogram itself may write by default)."""
+    from emogram import EmogramError, EmojiFilter, parse
+    allowed = set(EmojiFilter(max_version=15.1).select())
+    topics = [it["topic"] for it in json.loads((REFS / "ceiling.json").read_text(encoding="utf-8"))["items"]]
+    strong = json.loads((REFS / "ceiling_answers.json").read_text(encoding="utf-8"))["answers"]
+    problems = [f"missing: {t!r}" for t in topics if t not in strong]
+    problems += [f"not a ceiling topic: {t!r}" for t in sorted(set(strong) - set(topics))]
+    for t in (t for t in topics if t in strong):
+        try:
+            tree = parse(strong[t])
+        except EmogramError as exc:
+            problems.append(f"{t!r}: not emogram text: {exc}")
+            continue
+        late = [e.char for line in tree.lines for g in line.groups for e in g.emoji if e.char not in allowed]
+        if late:
+            problems.append(f"{t!r}: newer than Emoji 15.1: {' '.join(late)}")
+    print("".join(f"{line}\n" for line in problems) + f"{len(strong)} answers, {len(problems)} problems")
+    return 1 if problems else 0
 
 
 def answers(args) -> int:
@@ -140,15 +163,17 @@ def score(args) -> int:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("check", help="check the strong model's answers (ceiling_answers.json)")
     sub.add_parser("answers", help="emogram's answers for the three comparisons")
     s = sub.add_parser("sheet", help="the reading sheet and its key")
     s.add_argument("--seed", type=int, default=29)
     c = sub.add_parser("score", help="counts from the readers' files")
     c.add_argument("ratings", nargs="+")
     args = p.parse_args(argv)
-    return {"answers": answers, "sheet": sheet, "score": score}[args.command](args)
+    return {"check": check, "answers": answers, "sheet": sheet, "score": score}[args.command](args)
 
 
 if __name__ == "__main__":

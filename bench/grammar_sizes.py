@@ -9,6 +9,7 @@ root (llama.cpp keeps one stack per alternative there), GBNF and lark bytes, and
 
 from __future__ import annotations
 
+import argparse
 import collections
 import statistics
 import sys
@@ -33,7 +34,9 @@ FILTERS = {
 }
 
 
-def main() -> int:
+def main(argv=None) -> int:
+    argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
+                            formatter_class=argparse.RawDescriptionHelpFormatter).parse_args(argv)
     kinds = collections.Counter(i.kind for i in inventory())
     print(f"inventory: {len(inventory())} fully-qualified emoji: " +
           ", ".join(f"{n} {k}" for k, n in kinds.most_common()))
