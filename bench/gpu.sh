@@ -8,6 +8,11 @@
 # layers are offloaded (emogram doctor), and runs bench/speed.py with every layer on the GPU for both
 # presets. Results land in bench/results/ (JSON, and a PNG chart).
 set -euo pipefail
+if [ "${1:-}" = -h ] || [ "${1:-}" = --help ]; then
+  echo "usage: [BACKEND=cuda|metal] [VENV=DIR] bash bench/gpu.sh"
+  sed -n '2,9s/^# \{0,1\}//p' "$0"
+  exit 0
+fi
 cd "$(dirname "$0")/.."
 backend="${BACKEND:-cuda}"
 venv="${VENV:-/tmp/emogram-gpu}"
