@@ -1,9 +1,9 @@
 """The benchmark scripts keep up with the library and stay findable: every script in ``bench/`` (in
 its folders too) answers ``--help`` with its usage, quickly and without measuring anything; every
-module the scripts share imports; ``bench/README.md`` lists each one. ``bench/speed.py``, ``llg.py``
-and ``extra_bufts.py`` once called model methods that a refactor had removed, and nothing noticed;
-``profile_constraint.py --report`` once looked for a function the engine split had removed and
-printed "0 samples"."""
+module the scripts share imports; ``bench/README.md`` lists each one. ``bench/speed.py``, the
+llguidance comparison and ``extra_bufts.py`` once called model methods that a refactor had removed,
+and nothing noticed; ``profile_constraint.py --report`` once looked for a function the engine split
+had removed and printed "0 samples"."""
 
 from __future__ import annotations
 

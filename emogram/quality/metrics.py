@@ -87,7 +87,7 @@ def recurring(answers: Mapping[str, Sequence]) -> dict[str, list[bool]]:
             for topic, alist in answers.items()}
 
 
-def drift(pairs: Iterable[tuple[object, frozenset]]) -> dict[str, float | None]:
+def drift(pairs: Iterable[tuple[Sequence, frozenset]]) -> dict[str, float | None]:
     """Precision pooled by line index over (answer, union) pairs; None where no emoji were written."""
     on = dict.fromkeys(DRIFT_BUCKETS, 0)
     tot = dict.fromkeys(DRIFT_BUCKETS, 0)

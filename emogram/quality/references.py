@@ -101,7 +101,8 @@ class Normaliser:
         spaces and operators separate groups."""
         lines = []
         for raw in text.splitlines() or [""]:
-            groups, cur = [], []
+            groups: list[list[str]] = []
+            cur: list[str] = []
             for t in self.tokens(raw):
                 if t == " " or t in OPERATORS:
                     if cur:
