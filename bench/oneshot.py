@@ -40,6 +40,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
+sys.path.insert(0, str(ROOT))  # the package beside this folder, not an installed one
 PARTS = ("process so far", "start, imports", "model and checks", "answer and output")
 
 

@@ -30,6 +30,8 @@ import sys
 import threading
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
 TOPICS = ["photosynthesis", "black holes", "the water cycle", "volcanoes", "how vaccines work",
           "recursion", "a cup of tea", "the french revolution", "plate tectonics", "machine learning",
           "the moon landing", "a bicycle", "bread", "rain", "a library", "the internet"]
