@@ -237,3 +237,55 @@ PYTHON_MODULES = sorted({m.group(1) for _, command in SHELL_COMMANDS
 def test_cited_module_exists(module):
     """``python -m emogram.x.y`` in a shell block names a module that exists."""
     assert importlib.util.find_spec(module) is not None, f"no module {module}"
+
+
+# -- printed answers -------------------------------------------------------------------------------
+
+def console_outputs() -> list[tuple[Block, list[str], str]]:
+    """``$ emogram ... --seed N`` lines of console blocks that show what they print: (block, args,
+    the printed text). A seed fixes the answer, so the page can be checked against the real one."""
+    found = []
+    for block in SHELL_BLOCKS:
+        if block.lang != "console":
+            continue
+        lines = block.code.splitlines()
+        for i, line in enumerate(lines):
+            invocations = emogram_invocations(line[2:]) if line.startswith("$ ") else []
+            if len(invocations) != 1 or "--seed" not in invocations[0]:
+                continue
+            shown = []
+            for after in lines[i + 1:]:
+                if after.startswith("$ "):
+                    break
+                shown.append(after)
+            if any(s.strip() for s in shown):
+                found.append((block, invocations[0], "\n".join(shown).strip()))
+    return found
+
+
+CONSOLE_OUTPUTS = console_outputs()
+
+
+def test_console_outputs_are_found():
+    assert len(CONSOLE_OUTPUTS) >= 3  # the README's hero
+
+
+@pytest.mark.parametrize("block,args,shown", CONSOLE_OUTPUTS,
+                         ids=[f"{b.where} {shlex.join(a)[:60]}" for b, a, _ in CONSOLE_OUTPUTS])
+def test_console_output_is_what_the_command_prints(block, args, shown, monkeypatch, capsys):
+    """The hero's answers are real: the command, run here, prints exactly what the page shows. Seeded
+    texts depend on the CPU's SIMD paths, so they are compared on the CPU the seed-twin fixtures were
+    recorded on (tests/test_seed_twins.py) and skipped elsewhere."""
+    import json
+
+    from emogram import cli
+    from emogram.backend.library import system_info
+
+    fixture = json.loads((ROOT / "tests" / "fixtures" / "seed_twins_bank.json").read_text(encoding="utf-8"))
+    if " ".join(system_info().split()).rstrip(" |") not in fixture["machines"]:
+        pytest.skip("the pages' seeded answers were recorded on another CPU")
+    monkeypatch.setenv("EMOGRAM_SERVE", "0")  # this process answers, not a running server
+    capsys.readouterr()
+    assert cli.main(args) == 0
+    printed = capsys.readouterr().out.strip()
+    assert printed == shown, f"{block.where}: `emogram {shlex.join(args)}` prints\n{printed}"
