@@ -620,12 +620,13 @@ def serve(argv: Sequence[str], run: Callable[[list[str]], int], serves: Callable
     """``emogram serve``: load the model, warm it up, and answer until idle or stopped. ``run``
     carries out a command as this process's own (``cli.run``); ``serves`` says which it takes."""
     import argparse
+
+    from .option_table import add_model_flags
     p = argparse.ArgumentParser(prog="emogram serve", description=(
         "Keep a model loaded so that `emogram TOPIC` answers in well under a second. "
         "Runs in the foreground; Ctrl-C, SIGTERM or `emogram serve --stop` stops it."))
-    p.add_argument("--model", "-m", help="the model to load now (others load on first request); "
-                   "default: $EMOGRAM_MODEL or the default preset")
-    p.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto")
+    add_model_flags(p, "the model to load now (others load on first request); "
+                    "default: $EMOGRAM_MODEL or the default preset")
     p.add_argument("--idle", type=float, default=IDLE_MINUTES, metavar="MINUTES",
                    help="stop after this many minutes without a request (default %(default)g; 0: never)")
     p.add_argument("--stop", action="store_true", help="stop the running server")
