@@ -7,10 +7,6 @@ reaches llama.cpp.
 
 from __future__ import annotations
 
-import difflib
-import math
-import unicodedata
-
 import dataclasses
 import unicodedata
 
