@@ -207,7 +207,7 @@ def _timings(explanation, marks: dict[str, float], served: bool = False) -> None
         sys.stderr.write(f"{key + ':':{TIMING_WIDTH}}{value}\n")
 
 
-def _batch(argv: Sequence[str], served: bool = False) -> int:
+def _batch_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="emogram batch", description="Explain every topic of a file; one JSONL record each. "
         "Rerun the same command to resume: topics already in the output are skipped.")
@@ -227,7 +227,11 @@ def _batch(argv: Sequence[str], served: bool = False) -> int:
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bar on stderr (default: when stderr is a terminal)")
     _add_answer_flags(p, BATCH)
-    args = p.parse_args(argv)
+    return p
+
+
+def _batch(argv: Sequence[str], served: bool = False) -> int:
+    args = _batch_parser().parse_args(argv)
     import warnings
     from .jobs.batching import batch
     warnings.showwarning = lambda message, *rest, **kw: sys.stderr.write(f"emogram: warning: {message}\n")
@@ -245,7 +249,7 @@ def _batch(argv: Sequence[str], served: bool = False) -> int:
     return 0
 
 
-def _grammar(argv: Sequence[str], served: bool = False) -> int:
+def _grammar_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="emogram grammar",
                                 description="Print the grammar for the given options.")
     p.add_argument("--lark", action="store_true", help="print the lark grammar instead of GBNF")
@@ -253,7 +257,11 @@ def _grammar(argv: Sequence[str], served: bool = False) -> int:
     p.add_argument("--write", metavar="DIR", help="regenerate the checked-in grammar files in DIR "
                                                   "(the repository's grammars/) and exit")
     _add_answer_flags(p, GRAMMAR)
-    args = p.parse_args(argv)
+    return p
+
+
+def _grammar(argv: Sequence[str], served: bool = False) -> int:
+    args = _grammar_parser().parse_args(argv)
     if args.write:
         from .language.grammar import write_generated
         for path in write_generated(args.write):
@@ -304,6 +312,7 @@ COMMANDS = (
     Command("serve", "keep the model loaded: later commands answer at once", _serve),
 )
 BY_COMMAND = {c.name: c for c in COMMANDS}
+PARSERS = {"explain": _parser, "batch": _batch_parser, "grammar": _grammar_parser}  # those with option flags
 
 
 def main(argv: Sequence[str] | None = None) -> int:

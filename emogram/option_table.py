@@ -63,7 +63,7 @@ class Option:
     """One option of ``explain``. ``default``: what the request holds when it is not given;
     ``check``: the given value -> the request's (None: checked where the request is assembled:
     the shape, the emoji filter, the sampling knobs). ``kind`` is how a text (a query parameter)
-    becomes a value: ``int``, ``span``, ``float``, ``text`` or ``other`` (no text form)."""
+    becomes a value: ``int``, ``span``, ``float``, ``bool``, ``text`` or ``other`` (no text form)."""
 
     name: str
     kind: str
@@ -168,7 +168,7 @@ TABLE: tuple[Option, ...] = (
            flag=Flag("--max-tokens", "main", ANSWERING, dict(type=int),
                      help=f"token budget of the answer (default {DEFAULT_MAX_TOKENS})",
                      batch_help=f"token budget of each answer (default {DEFAULT_MAX_TOKENS})")),
-    Option("think", "other", "bool", False, "let the model reason in words first (``.reasoning``)",
+    Option("think", "bool", "bool", False, "let the model reason in words first (``.reasoning``)",
            check=lambda value: checks.flag(value, "think"), none_is_default=False,
            flag=Flag("--think", "main", ANSWERING, dict(action="store_true", default=None),
                      help="let the model reason in words first")),
@@ -190,7 +190,7 @@ TABLE: tuple[Option, ...] = (
            check=lambda value: checks.whole(value, "candidates", 1, MAX_CANDIDATES),
            flag=Flag("--candidates", "made", settings=dict(type=int, metavar="N"),
                      help="decode N answers side by side and keep the one covering the topic best (default 1)")),
-    Option("plan", "other", "bool", True, "name each part in words, then its emoji (False: answer directly)",
+    Option("plan", "bool", "bool", True, "name each part in words, then its emoji (False: answer directly)",
            check=lambda value: checks.flag(value, "plan"),
            flag=Flag("--plan", "made", settings=dict(action=argparse.BooleanOptionalAction, default=None),
                      help="name each part in words, then its emoji (default: on; --no-plan answers directly)")),

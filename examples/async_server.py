@@ -26,6 +26,8 @@ from emogram.options import TABLE
 INT_OPTIONS = {o.name for o in TABLE if o.kind in ("int", "span")}
 FLOAT_OPTIONS = {o.name for o in TABLE if o.kind == "float"}
 TEXT_OPTIONS = {o.name for o in TABLE if o.kind == "text"}
+BOOL_OPTIONS = {o.name for o in TABLE if o.kind == "bool"}
+BOOLS = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
 
 
 def options_from(query: str) -> tuple[str, dict]:
@@ -40,6 +42,10 @@ def options_from(query: str) -> tuple[str, dict]:
                 raise EmogramError(f"{name} must be a number, got {value!r}") from None
         elif name in TEXT_OPTIONS:
             options[name] = value
+        elif name in BOOL_OPTIONS:
+            if value.lower() not in BOOLS:
+                raise EmogramError(f"{name} must be true or false, got {value!r}")
+            options[name] = BOOLS[value.lower()]
         else:
             raise EmogramError(f"unknown option {name!r}")
     return topic, options

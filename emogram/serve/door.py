@@ -29,7 +29,7 @@ def parse_request(line: bytes) -> dict:
     """One request line -> ``{"stop": True}`` or ``{"identity", "settings", "argv", "cwd", "tty"}``,
     each of its kind; ``RequestError`` for anything else (bad UTF-8 or JSON, nesting too deep, a
     NUL byte in a path or an argument, a field missing or of another kind)."""
-    from .files import load_json
+    from ..files import load_json
     if len(line) > MAX_REQUEST:
         raise RequestError(f"a request is at most {MAX_REQUEST:,} bytes")
     request = load_json(line, "the request", RequestError)
