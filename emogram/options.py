@@ -11,7 +11,8 @@ import dataclasses
 import unicodedata
 
 from .decoding.engine import Request
-from .decoding.sampling import SamplingParams, seed_state
+from . import checks
+from .decoding.sampling import SamplingParams
 from .defaults import GLOSS_PARTIAL_PENALTY
 from .errors import InputError, InputTypeError
 from .language.grammar import Operator, Shape, compile_grammar
@@ -143,9 +144,7 @@ def per_topic_seeds(seed, n: int) -> list[int | None]:
     if isinstance(seed, (list, tuple)):
         if len(seed) != n:
             raise InputError(f"seed holds {len(seed)} seeds for {n} topics; give one per topic")
-        for s in seed:
-            seed_state(s)  # type check
-        return list(seed)
+        return [checks.whole(s, "seed") for s in seed]
     raise InputTypeError(f"seed must be an int or a sequence of ints, not {type(seed).__name__}")
 
 
