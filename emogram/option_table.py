@@ -10,10 +10,12 @@ checks that each option reaches each of them.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from . import checks
+from .decoding.engine import Request
 from .decoding.sampling import MAX_TOP_K, SamplingParams
 from .defaults import DEVICES, DEFAULT_LEXICON, DEFAULT_MAX_TOKENS, GLOSS_PARTIAL_PENALTY, MAX_CANDIDATES, MAX_TOKENS_CEILING
 from .errors import InputTypeError
@@ -125,6 +127,7 @@ def _sampling(name: str, help: str, limits: str, kind: str = "float", flag: Flag
 
 
 _SHAPE = Shape()
+_REQUEST = {f.name: f.default for f in dataclasses.fields(Request)}  # the engine's defaults
 _COUNT = "int, or a (min, max) pair"
 _EMOJI = "str of emoji, or an iterable of them"
 
@@ -156,19 +159,19 @@ TABLE: tuple[Option, ...] = (
     Option("emoji_filter", "other", "EmojiFilter", None,
            "the emoji allowed, as one object (instead of palette, emoji_version and exclude)",
            check=_emoji_filter, shown="none"),
-    Option("seed", "int", "int or None", None, "same seed, same answer (None: a random one)", "any int",
+    Option("seed", "int", "int or None", _REQUEST["seed"], "same seed, same answer (None: a random one)", "any int",
            check=checks.seed,
            flag=Flag("--seed", "main", ANSWERING, dict(type=int), help="same seed, same answer",
                      batch_help="the seed of every topic (default: a random one each, recorded)")),
     _sampling("temperature", "sampling temperature (0: always the likeliest token)", ">= 0",
               flag=Flag("--temperature", "main", ANSWERING, dict(type=float))),
-    Option("max_tokens", "int", "int", DEFAULT_MAX_TOKENS,
+    Option("max_tokens", "int", "int", _REQUEST["max_tokens"],
            "the answer's token budget: it always ends complete within it", f"1 to {MAX_TOKENS_CEILING}",
            check=_tokens("max_tokens"),
            flag=Flag("--max-tokens", "main", ANSWERING, dict(type=int),
                      help=f"token budget of the answer (default {DEFAULT_MAX_TOKENS})",
                      batch_help=f"token budget of each answer (default {DEFAULT_MAX_TOKENS})")),
-    Option("think", "bool", "bool", False, "let the model reason in words first (``.reasoning``)",
+    Option("think", "bool", "bool", _REQUEST["think"], "let the model reason in words first (``.reasoning``)",
            check=lambda value: checks.flag(value, "think"), none_is_default=False,
            flag=Flag("--think", "main", ANSWERING, dict(action="store_true", default=None),
                      help="let the model reason in words first")),
@@ -179,22 +182,22 @@ TABLE: tuple[Option, ...] = (
     _sampling("filler_penalty", "logits off plain coloured shapes (🟨 🔵)", ">= 0"),
     Option("partial_penalty", "float", "float", None, "logits off tokens that hold only part of a character",
            ">= 0", shown=f"{SamplingParams.partial_penalty:g} ({GLOSS_PARTIAL_PENALTY:g} when planned)"),
-    Option("max_think_tokens", "int", "int", DEFAULT_MAX_TOKENS, "the thinking's token budget",
+    Option("max_think_tokens", "int", "int", _REQUEST["max_think_tokens"], "the thinking's token budget",
            f"1 to {MAX_TOKENS_CEILING}", check=_tokens("max_think_tokens")),
-    Option("hint", "float", "float", 0.0, "logit bonus for emoji whose names share a word with the topic",
+    Option("hint", "float", "float", _REQUEST["hint"], "logit bonus for emoji whose names share a word with the topic",
            "finite", check=lambda value: checks.number(value, "hint")),
-    Option("examples", "int", "int", len(EXAMPLES), "worked examples in the prompt", f"0 to {len(EXAMPLES)}",
+    Option("examples", "int", "int", _REQUEST["examples"], "worked examples in the prompt", f"0 to {len(EXAMPLES)}",
            check=lambda value: checks.whole(value, "examples", 0, len(EXAMPLES))),
-    Option("candidates", "int", "int", 1, "decode this many answers side by side and keep the one covering "
+    Option("candidates", "int", "int", _REQUEST["candidates"], "decode this many answers side by side and keep the one covering "
            "the topic best", f"1 to {MAX_CANDIDATES}",
            check=lambda value: checks.whole(value, "candidates", 1, MAX_CANDIDATES),
            flag=Flag("--candidates", "made", settings=dict(type=int, metavar="N"),
                      help="decode N answers side by side and keep the one covering the topic best (default 1)")),
-    Option("plan", "bool", "bool", True, "name each part in words, then its emoji (False: answer directly)",
+    Option("plan", "bool", "bool", _REQUEST["plan"], "name each part in words, then its emoji (False: answer directly)",
            check=lambda value: checks.flag(value, "plan"),
            flag=Flag("--plan", "made", settings=dict(action=argparse.BooleanOptionalAction, default=None),
                      help="name each part in words, then its emoji (default: on; --no-plan answers directly)")),
-    Option("lexicon", "float", "bool or float", DEFAULT_LEXICON,
+    Option("lexicon", "float", "bool or float", _REQUEST["lexicon"],
            "logit bonus for the emoji the lexicon relates to a part's words (True: the default, False: off)",
            ">= 0", check=lexicon_weight,
            flag=Flag("--lexicon", "made", settings=dict(type=float, metavar="WEIGHT"),
