@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import unicodedata
+from typing import Any
 
 from .decoding.engine import Request
 from . import checks
@@ -47,26 +48,24 @@ def build_request(**options: object) -> Request:
     for name in options:
         if name not in BY_NAME:
             raise unknown_option(sorted(set(options) - set(BY_NAME))[0])
-    raw = {o.name: options.get(o.name, UNSET) for o in TABLE}
-    plain = {name: None if value is UNSET else value for name, value in raw.items()}
+    raw: dict[str, Any] = {o.name: options.get(o.name, UNSET) for o in TABLE}
+    plain: dict[str, Any] = {name: None if value is UNSET else value for name, value in raw.items()}
     grammar = compile_grammar(_shape(plain), _emoji_filter(plain, raw["emoji_version"]))
     partial = plain["partial_penalty"]
     if partial is None and plain["plan"] is not False and not plain["think"]:
         partial = GLOSS_PARTIAL_PENALTY
     knobs = {**{name: plain[name] for name in SAMPLING_KNOBS}, "partial_penalty": partial}
     params = SamplingParams(**{k: v for k, v in knobs.items() if v is not None})
-    value = {}
+    value: dict[str, Any] = {}
     for o in TABLE:
         if o.check is not None:
             given = raw[o.name]
             unset = given is UNSET or given is None and o.none_is_default
             value[o.name] = o.default if unset else o.check(given)
-    return Request(grammar=grammar, params=params, seed=value["seed"], max_tokens=value["max_tokens"],
-                   think=value["think"], max_think_tokens=value["max_think_tokens"], hint=value["hint"],
-                   examples=value["examples"], candidates=value["candidates"], plan=value["plan"],
-                   lexicon=value["lexicon"], bank=value["bank"])
+    return Request(grammar=grammar, params=params, **{k: v for k, v in value.items() if k in REQUEST_FIELDS})
 
 
+REQUEST_FIELDS = {f.name for f in dataclasses.fields(Request)}  # the options the request holds as given
 SAMPLING_KNOBS = tuple(f.name for f in dataclasses.fields(SamplingParams) if f.name != "partial_penalty")
 
 
