@@ -18,16 +18,13 @@ from typing import AsyncIterator, Iterable, Iterator, Sequence
 
 from .backend import models
 from .decoding.engine import Engine, Request
-from .errors import DecodingError, EmogramError, InputError, InputTypeError
+from .checks import whole
+from .defaults import DEFAULT_BATCH_SIZE, GPU_BATCH_SIZE, MAX_BATCH_SIZE
+from .errors import DecodingError, EmogramError
 from .language.explanation import Explanation, parse
-from .options import build_request, check_seed, clean_topic, per_topic_seeds, topic_list
+from .option_table import docstring_list
+from .options import build_request, clean_topic, per_topic_seeds, topic_list
 from .stats import Event
-
-DEFAULT_BATCH_SIZE = 1  # explain_many on the CPU: fastest of 1, 4 and 16 on 2 cores, interleaved
-#                        (bench/batch_sizes.py: 4 and 16 took 1.2-1.3x as long; a glossed answer's
-#                        word steps need the whole vocabulary's logits per row, which batching does
-#                        not amortise here), and exact: its texts are explain's
-GPU_BATCH_SIZE = 16  # with GPU offload, where wide decodes are cheap (not measured on these machines)
 
 __all__ = ["Explainer", "explain", "stream", "explain_many", "explain_iter", "aexplain", "astream",
            "build_request", "clean_topic"]
@@ -72,7 +69,7 @@ class Explainer:
     # -- one topic --
     def explain(self, topic: str, **options) -> Explanation:
         """Explain ``topic`` in emoji. See ``emogram.explain`` for the options."""
-        text, request = clean_topic(topic), build_request(**options)
+        [text], request = _precheck([topic], options)
         return self._explain(text, request)
 
     def _explain(self, text: str, request: Request) -> Explanation:
@@ -81,17 +78,17 @@ class Explainer:
     def stream(self, topic: str, **options) -> "Stream":
         """Each emoji, operator, space and newline as soon as it is complete, then the
         ``Explanation``. Close the stream (or use ``with``) to stop it early."""
-        text, request = clean_topic(topic), build_request(**options)
+        [text], request = _precheck([topic], options)
         return Stream(self, text, request)
 
     def events(self, topic: str, **options) -> "Stream":
         """Like ``stream``, but yielding the raw ``Event``s (thinking pieces too): the CLI uses it."""
-        text, request = clean_topic(topic), build_request(**options)
+        [text], request = _precheck([topic], options)
         return Stream(self, text, request, raw=True)
 
     async def aexplain(self, topic: str, **options) -> Explanation:
         """``explain`` for asyncio: decoding runs off the event loop; cancelling the task stops it."""
-        text, request = clean_topic(topic), build_request(**options)
+        [text], request = _precheck([topic], options)
         job = self.engine.submit(text, request)
         try:
             result = await asyncio.wrap_future(job.future)
@@ -101,7 +98,7 @@ class Explainer:
 
     async def astream(self, topic: str, **options) -> AsyncIterator[str | Explanation]:
         """``stream`` for asyncio: an async iterator; closing it or cancelling the task stops it."""
-        text, request = clean_topic(topic), build_request(**options)
+        [text], request = _precheck([topic], options)
         loop = asyncio.get_running_loop()
         events: asyncio.Queue = asyncio.Queue()
 
@@ -132,9 +129,8 @@ class Explainer:
         differ from input order), or ``(index, error)`` for a topic that failed on its own (e.g. too
         long): a bad topic never stops the others. ``seed`` is one int for every topic, or one per
         topic. Up to ``batch_size`` topics are decoded side by side. Options are checked first."""
-        items = topic_list(topics)
+        items, base = _precheck(topic_list(topics), options, batch_size=batch_size, clean=False)
         seeds = per_topic_seeds(seed, len(items))
-        base = build_request(**options)
         size = _batch_size(batch_size, self.model.load_info.gpu_offload)
         return self._run_many([(k, t, seeds[k]) for k, t in enumerate(items)], base, size, strict=False)
 
@@ -144,10 +140,8 @@ class Explainer:
         Every topic and option is checked before any work; up to ``batch_size`` topics (default
         1 on the CPU, 16 with GPU offload) are decoded side by side. A progress bar is drawn on
         stderr when it is a terminal, or when ``progress=True``."""
-        items = [clean_topic(t) for t in topic_list(topics)]
-        seed = options.pop("seed", None)
-        check_seed(seed)
-        base = build_request(**options)
+        items, base = _precheck(topic_list(topics), options, batch_size=batch_size)
+        seed = options.get("seed")
         size = _batch_size(batch_size, self.model.load_info.gpu_offload)
         show = sys.stderr.isatty() if progress is None else bool(progress)
         work = [(k, t, None if seed is None else seed + k) for k, t in enumerate(items)]
@@ -256,13 +250,10 @@ class Stream:
 
 
 def _batch_size(value, gpu: bool = False) -> int:
+    """``batch_size``: sequences decoded together; None for this machine's default."""
     if value is None:
         return GPU_BATCH_SIZE if gpu else DEFAULT_BATCH_SIZE
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InputTypeError(f"batch_size must be an int, not {type(value).__name__}")
-    if not 1 <= value <= 256:
-        raise InputError(f"batch_size must be between 1 and 256, got {value}")
-    return value
+    return whole(value, "batch_size", 1, MAX_BATCH_SIZE)
 
 
 def _progress(done: int, total: int, topic: str) -> None:
@@ -284,26 +275,34 @@ def _engine_for(model) -> Engine:
         return engine
 
 
+def _precheck(topics: list, options: dict, *, device: object = "auto", adapter: object = None,
+              batch_size: object = None, clean: bool = True, seed_per_topic: bool = False
+              ) -> tuple[list, Request]:
+    """The checks of every public call, in one order, before any model is loaded: the topics
+    (cleaned, unless each is to fail on its own), the options (``seed`` one int, or one per topic),
+    ``batch_size``, ``device`` and ``adapter``. Returns the topics and the request."""
+    items = [clean_topic(t) for t in topics] if clean else list(topics)
+    if seed_per_topic:
+        options = dict(options)
+        per_topic_seeds(options.pop("seed", None), len(items))
+    request = build_request(**options)
+    if batch_size is not None:
+        _batch_size(batch_size)
+    models.check_device(device)
+    models.check_adapter(adapter)
+    return items, request
+
+
 def explain(topic: str, *, model: str | os.PathLike[str] | None = None, device: str = "auto",
             adapter: str | os.PathLike[str] | bool | None = None, **options) -> Explanation:
     """Explain ``topic`` in emoji only.
 
     ``model``: a preset name (``emogram models``), a ``.gguf`` path, ``hf:OWNER/REPO[:GLOB]``, or
-    None for ``$EMOGRAM_MODEL`` or the default. ``adapter``: None applies the LoRA adapter emogram
-    ships for the model (the default model has one: it names an explanation's stages), False none,
-    a path a GGUF LoRA of your own. ``lines``, ``steps`` (groups per line) and
-    ``emoji_per_group`` are an int or a (min, max) pair. ``palette`` limits the emoji to a given
-    set; ``emoji_version`` to those a phone of that Emoji version shows. ``seed`` makes the answer
-    reproducible. ``candidates`` decodes that many answers side by side and keeps the best.
-    ``bank``: None reads the explanation bank emogram ships (an entry on the same topic is
-    followed, neighbouring ones are read; ``.sources`` names them), a path or a list of paths reads
-    your own bank files first, False none.
-    ``think`` lets the model reason in words first (returned as ``.reasoning``). ``max_tokens`` is
-    the answer's budget: the answer always ends complete within it. More sampling knobs: ``top_k``,
-    ``top_p``, ``min_p``, ``repeat_penalty``, ``filler_penalty``, ``max_think_tokens``,
-    ``emoji_filter``.
+    None for ``$EMOGRAM_MODEL`` or the default. ``device``: one of ``"auto"``, ``"cpu"``, ``"gpu"``.
+    ``adapter``: None applies the LoRA adapter emogram ships for the model (the default model has
+    one: it names an explanation's stages), False none, a path a GGUF LoRA of your own.
     """
-    text, request = clean_topic(topic), build_request(**options)
+    [text], request = _precheck([topic], options, device=device, adapter=adapter)
     return Explainer(model, device=device, adapter=adapter)._explain(text, request)
 
 
@@ -311,15 +310,14 @@ def stream(topic: str, *, model: str | os.PathLike[str] | None = None, device: s
            adapter: str | os.PathLike[str] | bool | None = None, **options) -> Stream:
     """Like ``explain`` but yields each emoji and operator as it is decoded; the last item is the
     ``Explanation``."""
-    text, request = clean_topic(topic), build_request(**options)
+    [text], request = _precheck([topic], options, device=device, adapter=adapter)
     return Stream(Explainer(model, device=device, adapter=adapter), text, request)
 
 
 async def aexplain(topic: str, *, model: str | os.PathLike[str] | None = None, device: str = "auto",
                    adapter: str | os.PathLike[str] | bool | None = None, **options) -> Explanation:
     """``explain`` for asyncio (the model loads in a worker thread, decoding runs off the loop)."""
-    clean_topic(topic), build_request(**options)
-    models.check_adapter(adapter)
+    _precheck([topic], options, device=device, adapter=adapter)
     explainer = await asyncio.to_thread(Explainer, model, device=device, adapter=adapter)
     return await explainer.aexplain(topic, **options)
 
@@ -328,8 +326,7 @@ async def astream(topic: str, *, model: str | os.PathLike[str] | None = None, de
                   adapter: str | os.PathLike[str] | bool | None = None,
                   **options) -> AsyncIterator[str | Explanation]:
     """``stream`` for asyncio: ``async for piece in astream("tea"): ...``."""
-    clean_topic(topic), build_request(**options)
-    models.check_adapter(adapter)
+    _precheck([topic], options, device=device, adapter=adapter)
     explainer = await asyncio.to_thread(Explainer, model, device=device, adapter=adapter)
     async for piece in explainer.astream(topic, **options):
         yield piece
@@ -339,10 +336,8 @@ def explain_many(topics: Iterable[str], *, model: str | os.PathLike[str] | None 
                  device: str = "auto", progress: bool | None = None, batch_size: int | None = None,
                  adapter: str | os.PathLike[str] | bool | None = None, **options) -> list[Explanation]:
     """Explain several topics with one model load, decoded side by side; a progress bar shows on a
-    terminal."""
-    items = [clean_topic(t) for t in topic_list(topics)]
-    build_request(**options)  # seed included: one int, seed + k for the k-th topic
-    _batch_size(batch_size)
+    terminal. ``seed``: one int, ``seed + k`` for the k-th topic."""
+    items, _ = _precheck(topic_list(topics), options, device=device, adapter=adapter, batch_size=batch_size)
     return Explainer(model, device=device, adapter=adapter).explain_many(
         items, progress=progress, batch_size=batch_size, **options)
 
@@ -351,8 +346,17 @@ def explain_iter(topics: Iterable[str], *, model: str | os.PathLike[str] | None 
                  device: str = "auto", adapter: str | os.PathLike[str] | bool | None = None,
                  **options) -> Iterator[tuple[int, Explanation | EmogramError]]:
     """``Explainer.explain_iter`` on the default (or given) model."""
-    items = topic_list(topics)
-    per_topic_seeds(options.get("seed"), len(items))
-    _batch_size(options.get("batch_size"))
-    build_request(**{k: v for k, v in options.items() if k not in ("seed", "batch_size")})
+    checked = {k: v for k, v in options.items() if k != "batch_size"}
+    items, _ = _precheck(topic_list(topics), checked, device=device, adapter=adapter,
+                         batch_size=options.get("batch_size"), clean=False, seed_per_topic=True)
     return Explainer(model, device=device, adapter=adapter).explain_iter(items, **options)
+
+
+def _with_options(doc: str | None) -> str:
+    """``explain``'s docstring with the option list of ``option_table.TABLE`` appended."""
+    indent = "    "
+    listed = "\n".join(indent + line if line else "" for line in docstring_list().splitlines())
+    return (doc or "").rstrip() + "\n\n" + listed + "\n"
+
+
+explain.__doc__ = _with_options(explain.__doc__)

@@ -18,94 +18,49 @@ import argparse
 import os
 import sys
 import time
-from typing import Sequence
+from dataclasses import dataclass
+from typing import Callable, Sequence
 
 from ._version import __version__
 from .errors import EmogramError
+from .option_table import BATCH, EXPLAIN, GRAMMAR, add_flags, add_model_flags, flag_values
 
-COMMANDS = ("explain", "models", "grammar", "doctor", "batch", "serve")
 FORMATS = ("text", "gloss", "json", "mermaid", "html")
 
 
-def _span(text: str) -> int | tuple[int, int]:
-    """'3' -> 3, '1-4' -> (1, 4)."""
-    try:
-        if "-" in text:
-            lo, hi = text.split("-", 1)
-            return int(lo), int(hi)
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected N or MIN-MAX, got {text!r}") from None
-
-
-def _add_shape_options(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("shape of the answer")
-    g.add_argument("--lines", type=_span, metavar="N|MIN-MAX", help="number of lines (default 1-4)")
-    g.add_argument("--steps", type=_span, metavar="N|MIN-MAX", help="groups per line (default 1-3)")
-    g.add_argument("--emoji-per-group", type=_span, metavar="N|MIN-MAX", help="default 1-3")
-    g.add_argument("--operators", metavar="EMOJI", help="operators allowed between groups, e.g. '➡️➕'")
-    g.add_argument("--palette", metavar="EMOJI", help="only these emoji, e.g. '🍎🍌🍇🥝'")
-    g.add_argument("--emoji-version", metavar="X.Y", help="only emoji up to this Emoji version (default "
-                   "15.1: what readers' fonts draw today; 'latest': all of Emoji 18.0)")
-    g.add_argument("--exclude", metavar="EMOJI", help="never these emoji")
-    g = p.add_argument_group("how the answer is made")
-    g.add_argument("--candidates", type=int, metavar="N",
-                   help="decode N answers side by side and keep the one covering the topic best (default 1)")
-    g.add_argument("--plan", action=argparse.BooleanOptionalAction, default=None,
-                   help="name each part in words, then its emoji (default: on; --no-plan answers directly)")
-    g.add_argument("--lexicon", type=float, metavar="WEIGHT",
-                   help="logit bonus for the emoji the lexicon relates to a part's words (default 2; 0 = off)")
-    g.add_argument("--no-lexicon", dest="lexicon", action="store_const", const=0.0, help="the same as --lexicon 0")
-
-
-def _add_adapter_options(p: argparse.ArgumentParser) -> None:
+def _add_adapter_flags(p: argparse.ArgumentParser, command: str) -> None:
     g = p.add_mutually_exclusive_group()
     g.add_argument("--adapter", metavar="PATH", help="a GGUF LoRA adapter of your own (default: the one "
                    "emogram ships for the model, if any: the default model's names an explanation's stages)")
     g.add_argument("--no-adapter", dest="adapter", action="store_const", const=False,
                    help="the model without any adapter")
-    g = p.add_mutually_exclusive_group()
-    g.add_argument("--bank", action="append", metavar="PATH",
-                   help="a bank of explanations of your own (JSONL, as the shipped bank), read before "
-                        "the shipped one; give it again for more")
-    g.add_argument("--no-bank", dest="bank", action="store_const", const=False,
-                   help="no bank: the model answers from what it knows")
+    add_flags(p, command, "source")
+
+
+def _add_answer_flags(p: argparse.ArgumentParser, command: str) -> None:
+    """The flags of the options that shape an answer and say how it is made."""
+    add_flags(p, command, "shape")
+    add_flags(p, command, "made")
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="emogram", description="Explain anything in emoji only.",
-        epilog="Commands: emogram models | emogram grammar | emogram doctor | emogram batch. "
-               "To explain a word that is also a command: emogram explain models.")
+        epilog="Commands: " + " | ".join(f"emogram {c.name}" for c in COMMANDS if c.name != "explain") +
+               ". To explain a word that is also a command: emogram explain models.")
     p.add_argument("topic", nargs="+", help="what to explain")
     p.add_argument("--format", "-f", choices=FORMATS, default="text")
-    p.add_argument("--model", "-m", help="preset name, .gguf path, hf:OWNER/REPO[:GLOB], ollama:NAME[:TAG], "
-                   "lmstudio:PUBLISHER/REPO[/FILE] or hf-cache:OWNER/REPO[:GLOB] (emogram models lists "
-                   "them; default: $EMOGRAM_MODEL or the default preset)")
-    p.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto")
-    _add_adapter_options(p)
-    p.add_argument("--seed", type=int, help="same seed, same answer")
-    p.add_argument("--temperature", type=float)
-    p.add_argument("--max-tokens", type=int, help="token budget of the answer (default 96)")
-    p.add_argument("--think", action="store_true", help="let the model reason in words first")
+    add_model_flags(p, "preset name, .gguf path, hf:OWNER/REPO[:GLOB], ollama:NAME[:TAG], "
+                     "lmstudio:PUBLISHER/REPO[/FILE] or hf-cache:OWNER/REPO[:GLOB] (emogram models lists "
+                     "them; default: $EMOGRAM_MODEL or the default preset)")
+    _add_adapter_flags(p, EXPLAIN)
+    add_flags(p, EXPLAIN, "main")
     p.add_argument("--verbose", "-v", action="store_true", help="print timings to stderr")
     p.add_argument("--llama-log", action="store_true", help="show llama.cpp's own log")
     p.add_argument("--no-stream", action="store_true", help="print the answer only once complete")
     p.add_argument("--version", action="version", version=f"emogram {__version__}")
-    _add_shape_options(p)
+    _add_answer_flags(p, EXPLAIN)
     return p
-
-
-def _options(args: argparse.Namespace) -> dict:
-    opts = dict(lines=args.lines, steps=args.steps, emoji_per_group=args.emoji_per_group,
-                operators=args.operators, palette=args.palette, exclude=args.exclude)
-    for name in ("emoji_version", "seed", "temperature", "max_tokens", "candidates", "plan", "lexicon", "bank"):
-        value = getattr(args, name, None)
-        if value is not None:
-            opts[name] = value
-    if getattr(args, "think", False):
-        opts["think"] = True
-    return opts
 
 
 def _explain(argv: Sequence[str], served: bool = False) -> int:
@@ -137,7 +92,8 @@ def _explain(argv: Sequence[str], served: bool = False) -> int:
     from .options import build_request, clean_topic
     topic = " ".join(args.topic)
     clean_topic(topic)
-    _quietly(prepare, build_request(**_options(args)))  # the options are checked here, before the answer
+    options = flag_values(args, EXPLAIN)
+    _quietly(prepare, build_request(**options))  # the options are checked here, before the answer
     # the context is made in the decode thread while the answer's set-up runs here
     explainer = Explainer(args.model, **load).warm_up()
     marks["loaded"] = time.perf_counter()
@@ -145,7 +101,7 @@ def _explain(argv: Sequence[str], served: bool = False) -> int:
     tty = sys.stderr.isatty()
     explanation = None
     thinking = False
-    for event in explainer.events(topic, **_options(args)):
+    for event in explainer.events(topic, **options):
         if event.kind == "think":
             if not thinking:
                 sys.stderr.write("\x1b[2mThinking...\n" if tty else "Thinking...\n")
@@ -251,7 +207,7 @@ def _timings(explanation, marks: dict[str, float], served: bool = False) -> None
         sys.stderr.write(f"{key + ':':{TIMING_WIDTH}}{value}\n")
 
 
-def _batch(argv: Sequence[str]) -> int:
+def _batch_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="emogram batch", description="Explain every topic of a file; one JSONL record each. "
         "Rerun the same command to resume: topics already in the output are skipped.")
@@ -265,22 +221,21 @@ def _batch(argv: Sequence[str]) -> int:
                    "the CPU, exact and fastest there; 16 with GPU offload)")
     p.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
                    help="run on Ray: a local cluster, 'auto' or a cluster address")
-    p.add_argument("--model", "-m", help="preset name, .gguf path, hf:, ollama:, lmstudio: or hf-cache: "
-                   "model (as for emogram)")
-    p.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto")
-    _add_adapter_options(p)
-    p.add_argument("--seed", type=int, help="the seed of every topic (default: a random one each, recorded)")
-    p.add_argument("--temperature", type=float)
-    p.add_argument("--max-tokens", type=int, help="token budget of each answer (default 96)")
-    p.add_argument("--think", action="store_true", help="let the model reason in words first")
+    add_model_flags(p, "preset name, .gguf path, hf:, ollama:, lmstudio: or hf-cache: model (as for emogram)")
+    _add_adapter_flags(p, BATCH)
+    add_flags(p, BATCH, "main")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bar on stderr (default: when stderr is a terminal)")
-    _add_shape_options(p)
-    args = p.parse_args(argv)
+    _add_answer_flags(p, BATCH)
+    return p
+
+
+def _batch(argv: Sequence[str], served: bool = False) -> int:
+    args = _batch_parser().parse_args(argv)
     import warnings
     from .jobs.batching import batch
     warnings.showwarning = lambda message, *rest, **kw: sys.stderr.write(f"emogram: warning: {message}\n")
-    opts = _options(args)
+    opts = flag_values(args, BATCH)
     seed = opts.pop("seed", None)
     with batch(args.input, args.output, column=args.column, input_format=args.input_format,
                model=args.model, device=args.device, adapter=args.adapter, workers=args.workers,
@@ -294,22 +249,26 @@ def _batch(argv: Sequence[str]) -> int:
     return 0
 
 
-def _grammar(argv: Sequence[str]) -> int:
+def _grammar_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="emogram grammar",
                                 description="Print the grammar for the given options.")
     p.add_argument("--lark", action="store_true", help="print the lark grammar instead of GBNF")
     p.add_argument("--stats", action="store_true", help="print sizes to stderr")
     p.add_argument("--write", metavar="DIR", help="regenerate the checked-in grammar files in DIR "
                                                   "(the repository's grammars/) and exit")
-    _add_shape_options(p)
-    args = p.parse_args(argv)
+    _add_answer_flags(p, GRAMMAR)
+    return p
+
+
+def _grammar(argv: Sequence[str], served: bool = False) -> int:
+    args = _grammar_parser().parse_args(argv)
     if args.write:
         from .language.grammar import write_generated
         for path in write_generated(args.write):
             print(f"wrote {path} ({path.stat().st_size} bytes)")
         return 0
     from .options import build_request
-    grammar = build_request(**_options(args)).grammar
+    grammar = build_request(**flag_values(args, GRAMMAR)).grammar
     sys.stdout.write(grammar.lark if args.lark else grammar.gbnf)
     if args.stats:
         s = grammar.stats
@@ -318,6 +277,42 @@ def _grammar(argv: Sequence[str]) -> int:
                          f"alternatives, {s.gbnf_bytes} bytes GBNF, {s.lark_bytes} bytes lark, "
                          f"{s.seconds * 1000:.1f} ms\n")
     return 0
+
+
+def _models(argv: Sequence[str], served: bool = False) -> int:
+    from . import describe
+    return describe.models(argv)
+
+
+def _doctor(argv: Sequence[str], served: bool = False) -> int:
+    from . import describe
+    return describe.doctor(argv)
+
+
+def _serve(argv: Sequence[str], served: bool = False) -> int:
+    from .server import serve
+    return serve(argv, lambda a: run(a, served=True), _explains)
+
+
+@dataclass(frozen=True)
+class Command:
+    """One ``emogram`` subcommand: its name, a line of help, and its handler (argv, served)."""
+
+    name: str
+    help: str
+    handler: Callable[..., int]
+
+
+COMMANDS = (
+    Command("explain", "explain a topic (the default: emogram TOPIC)", _explain),
+    Command("models", "presets and whether each is installed", _models),
+    Command("grammar", "the GBNF, for llama-server or any GBNF engine", _grammar),
+    Command("doctor", "which sampler, backend and offload are active", _doctor),
+    Command("batch", "one JSONL record per topic, resumable", _batch),
+    Command("serve", "keep the model loaded: later commands answer at once", _serve),
+)
+BY_COMMAND = {c.name: c for c in COMMANDS}
+PARSERS = {"explain": _parser, "batch": _batch_parser, "grammar": _grammar_parser}  # those with option flags
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -357,24 +352,15 @@ def console() -> None:
 
 def _explains(args: Sequence[str]) -> bool:
     """Is this command an explanation (what ``emogram serve`` answers)?"""
-    return not args or args[0] not in COMMANDS or args[0] == "explain"
+    return not args or args[0] not in BY_COMMAND or args[0] == "explain"
 
 
 def run(args: Sequence[str], served: bool = False) -> int:
     """The command in this process (``served``: for ``emogram serve``, on behalf of another)."""
     args = list(args)
     try:
-        if args and args[0] in COMMANDS:
-            command, rest = args[0], args[1:]
-            if command == "explain":
-                return _explain(rest, served)
-            if command == "serve":
-                from .server import serve
-                return serve(rest, lambda a: run(a, served=True), _explains)
-            if command in ("models", "doctor"):
-                from . import describe
-                return {"models": describe.models, "doctor": describe.doctor}[command](rest)
-            return {"grammar": _grammar, "batch": _batch}[command](rest)
+        if args and args[0] in BY_COMMAND:
+            return BY_COMMAND[args[0]].handler(args[1:], served)
         return _explain(args, served)
     except EmogramError as exc:
         sys.stdout.flush()

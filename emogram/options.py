@@ -7,22 +7,23 @@ reaches llama.cpp.
 
 from __future__ import annotations
 
-import difflib
-import math
+import dataclasses
 import unicodedata
+from typing import Any
 
 from .decoding.engine import Request
-from .decoding.sampling import SamplingParams, seed_state
+from . import checks
+from .decoding.sampling import SamplingParams
+from .defaults import GLOSS_PARTIAL_PENALTY
 from .errors import InputError, InputTypeError
-from .knowledge.prompts import EXAMPLES
 from .language.grammar import Operator, Shape, compile_grammar
 from .language.unicode import DEFAULT_EMOJI_VERSION, LATEST, EmojiFilter, split_emoji
+from .option_table import BY_NAME, NAMES, TABLE, UNSET, markdown_table, unknown_option
 
 MAX_TOPIC_CHARS = 300
-DEFAULT_MAX_TOKENS = 96
-MAX_TOKENS_CEILING = 1024
-MAX_CANDIDATES = 64
-UNSET: object = type("Unset", (), {"__repr__": lambda self: "UNSET"})()  # an option not given
+OPTIONS = NAMES  # every option of explain, in the table's order
+
+__all__ = ["build_request", "clean_topic", "markdown_table", "OPTIONS", "TABLE", "UNSET"]
 
 
 def clean_topic(topic: object) -> str:
@@ -39,94 +40,67 @@ def clean_topic(topic: object) -> str:
     return text
 
 
-def build_request(*, lines=None, steps=None, emoji_per_group=None, operators=None, palette=None,
-                  emoji_version=UNSET, exclude=None, emoji_filter: EmojiFilter | None = None,
-                  temperature: float | None = None, top_k: int | None = None,
-                  top_p: float | None = None, min_p: float | None = None,
-                  repeat_penalty: float | None = None, filler_penalty: float | None = None,
-                  partial_penalty: float | None = None,
-                  seed: int | None = None,
-                  think: bool = False, max_tokens: int | None = None,
-                  max_think_tokens: int | None = None, hint: float | None = None,
-                  examples: int | None = None, candidates: int | None = None,
-                  plan: bool | None = None, lexicon: bool | float | None = None,
-                  bank: object = None, **unknown: object) -> Request:
-    """Turn keyword arguments into an engine request, checking each one."""
-    if unknown:
-        raise _unknown_option(sorted(unknown)[0])
-    shape_args = {}
-    if lines is not None:
-        shape_args["lines"] = lines
-    if steps is not None:
-        shape_args["steps"] = steps
-    if emoji_per_group is not None:
-        shape_args["emoji_per_group"] = emoji_per_group
+def build_request(**options: object) -> Request:
+    """Turn keyword arguments into an engine request, checking each one. The options, their
+    defaults and their checks are ``option_table.TABLE``'s; here they are put together: the shape,
+    the emoji allowed and the grammar, the sampling knobs, then each option's own check, in the
+    table's order."""
+    for name in options:
+        if name not in BY_NAME:
+            raise unknown_option(sorted(set(options) - set(BY_NAME))[0])
+    raw: dict[str, Any] = {o.name: options.get(o.name, UNSET) for o in TABLE}
+    plain: dict[str, Any] = {name: None if value is UNSET else value for name, value in raw.items()}
+    grammar = compile_grammar(_shape(plain), _emoji_filter(plain, raw["emoji_version"]))
+    partial = plain["partial_penalty"]
+    if partial is None and plain["plan"] is not False and not plain["think"]:
+        partial = GLOSS_PARTIAL_PENALTY
+    knobs = {**{name: plain[name] for name in SAMPLING_KNOBS}, "partial_penalty": partial}
+    params = SamplingParams(**{k: v for k, v in knobs.items() if v is not None})
+    value: dict[str, Any] = {}
+    for o in TABLE:
+        if o.check is not None:
+            given = raw[o.name]
+            unset = given is UNSET or given is None and o.none_is_default
+            value[o.name] = o.default if unset else o.check(given)
+    return Request(grammar=grammar, params=params, **{k: v for k, v in value.items() if k in REQUEST_FIELDS})
+
+
+REQUEST_FIELDS = {f.name for f in dataclasses.fields(Request)}  # the options the request holds as given
+SAMPLING_KNOBS = tuple(f.name for f in dataclasses.fields(SamplingParams) if f.name != "partial_penalty")
+
+
+def _shape(raw: dict) -> Shape:
+    """The shape options (``Shape`` checks the counts); operators as a str of emoji, one
+    ``Operator``, or an iterable of them."""
+    shape_args = {name: raw[name] for name in ("lines", "steps", "emoji_per_group") if raw[name] is not None}
+    operators = raw["operators"]
     if operators is not None:
         if isinstance(operators, str):
             operators = split_emoji(operators) if operators.strip() else []
         elif isinstance(operators, Operator):
             operators = [operators]
         try:
-            shape_args["operators"] = tuple(operators)
+            shape_args["operators"] = tuple(operators)  # type: ignore[arg-type]
         except TypeError:
             raise InputTypeError(f"operators must be a str of operator emoji or an iterable of "
                                  f"them, not {type(operators).__name__}") from None
-    shape = Shape(**shape_args)
-    if emoji_filter is not None:
-        if not isinstance(emoji_filter, EmojiFilter):
-            raise InputTypeError(f"emoji_filter must be an EmojiFilter, not {type(emoji_filter).__name__}")
-        if palette is not None or emoji_version not in (UNSET, None) or exclude is not None:
+    return Shape(**shape_args)
+
+
+def _emoji_filter(raw: dict, version: object) -> EmojiFilter:
+    """The emoji an answer may use: ``emoji_filter``, or one made of palette, emoji_version and
+    exclude (never both)."""
+    palette, exclude = raw["palette"], raw["exclude"]
+    if raw["emoji_filter"] is not None:
+        flt = BY_NAME["emoji_filter"].check(raw["emoji_filter"])  # type: ignore[misc]
+        if palette is not None or version not in (UNSET, None) or exclude is not None:
             raise InputError("give either emoji_filter or palette/emoji_version/exclude, not both")
-        flt = emoji_filter
-    else:
-        flt = EmojiFilter.make(emoji_version=emoji_version_for(emoji_version, palette),
-                               palette=palette, exclude=exclude or ())
-        if flt.palette is not None and not flt.palette:
-            raise InputError("palette is empty; give at least one emoji (e.g. palette='🍎🍌🍇')")
-    grammar = compile_grammar(shape, flt)
-    if partial_penalty is None and plan is not False and not think:
-        partial_penalty = GLOSS_PARTIAL_PENALTY
-    knobs = dict(temperature=temperature, top_k=top_k, top_p=top_p, min_p=min_p,
-                 repeat_penalty=repeat_penalty, filler_penalty=filler_penalty,
-                 partial_penalty=partial_penalty)
-    params = SamplingParams(**{k: v for k, v in knobs.items() if v is not None})
-    if not isinstance(think, bool):
-        raise InputTypeError(f"think must be True or False, not {type(think).__name__}")
-    budget = positive_int(max_tokens, "max_tokens", DEFAULT_MAX_TOKENS)
-    think_budget = positive_int(max_think_tokens, "max_think_tokens", 96)
-    check_seed(seed)
-    if hint is not None:
-        if isinstance(hint, bool) or not isinstance(hint, (int, float)):
-            raise InputTypeError(f"hint must be a number, not {type(hint).__name__}")
-        if not math.isfinite(hint):
-            raise InputError(f"hint must be finite, got {hint}")
-    n_examples = len(EXAMPLES) if examples is None else examples
-    if isinstance(n_examples, bool) or not isinstance(n_examples, int):
-        raise InputTypeError(f"examples must be an int, not {type(n_examples).__name__}")
-    if not 0 <= n_examples <= len(EXAMPLES):
-        raise InputError(f"examples must be an int from 0 to {len(EXAMPLES)}, got {examples!r}")
-    n_candidates = 1 if candidates is None else candidates
-    if isinstance(n_candidates, bool) or not isinstance(n_candidates, int):
-        raise InputTypeError(f"candidates must be an int, not {type(n_candidates).__name__}")
-    if not 1 <= n_candidates <= MAX_CANDIDATES:
-        raise InputError(f"candidates must be between 1 and {MAX_CANDIDATES}, got {n_candidates}")
-    if plan is not None and not isinstance(plan, bool):
-        raise InputTypeError(f"plan must be True or False, not {type(plan).__name__}")
-    return Request(grammar=grammar, params=params, seed=seed, max_tokens=budget, think=think,
-                   max_think_tokens=think_budget, hint=float(hint or 0.0), examples=n_examples,
-                   candidates=n_candidates, plan=True if plan is None else plan,
-                   lexicon=lexicon_weight(lexicon), bank=bank_option(bank))
-
-
-def bank_option(bank: object) -> tuple[str, ...] | None:
-    """``bank``: None or True for the shipped bank, False for none, a path or paths of the user's
-    banks (read before the shipped one). Each file is read and checked here, once while it is
-    unchanged, so a bad line fails before any model work (``BankError``, naming file and line)."""
-    from .knowledge.bank import bank_paths, user_entries
-    paths = bank_paths(bank)
-    if paths:
-        user_entries(paths)
-    return paths
+        return flt
+    flt = EmojiFilter.make(emoji_version=emoji_version_for(version, palette), palette=palette,
+                           exclude=exclude or ())
+    if flt.palette is not None and not flt.palette:
+        raise InputError("palette is empty; give at least one emoji (e.g. palette='🍎🍌🍇')")
+    return flt
 
 
 def emoji_version_for(emoji_version: object = UNSET, palette: object = None) -> object:
@@ -151,24 +125,6 @@ def recorded_options(options: dict) -> dict:
             str(version) if isinstance(version, float) else version}
 
 
-OPTIONS = ("lines", "steps", "emoji_per_group", "operators", "palette", "emoji_version", "exclude",
-           "emoji_filter", "temperature", "top_k", "top_p", "min_p", "repeat_penalty",
-           "filler_penalty", "partial_penalty", "seed", "think", "max_tokens", "max_think_tokens",
-           "hint", "examples", "candidates", "plan", "lexicon", "bank")
-
-
-def _unknown_option(name: str) -> InputTypeError:
-    near = difflib.get_close_matches(name, OPTIONS + ("model", "device"), n=1)
-    hint = f"; did you mean {near[0]!r}?" if near else f"; the options are {', '.join(OPTIONS)}"
-    return InputTypeError(f"unknown option {name!r}{hint}")
-
-
-def check_seed(seed: object) -> None:
-    """``seed`` is None or an int (any int: it is taken modulo 2**64)."""
-    if seed is not None:
-        seed_state(seed)  # type: ignore[arg-type]
-
-
 def topic_list(topics: object) -> list:
     """The topics of a many-topic call as a list (not yet cleaned): any iterable but a str."""
     if isinstance(topics, (str, bytes, bytearray)):
@@ -180,16 +136,6 @@ def topic_list(topics: object) -> list:
         raise InputTypeError(f"topics must be an iterable of str, not {type(topics).__name__}") from None
 
 
-def positive_int(value, name: str, default: int) -> int:
-    if value is None:
-        return default
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InputTypeError(f"{name} must be an int, not {type(value).__name__}")
-    if not 1 <= value <= MAX_TOKENS_CEILING:
-        raise InputError(f"{name} must be between 1 and {MAX_TOKENS_CEILING}, got {value}")
-    return value
-
-
 def per_topic_seeds(seed, n: int) -> list[int | None]:
     """One seed per topic: the same int for all, or a sequence of n ints."""
     if seed is None or isinstance(seed, int) and not isinstance(seed, bool):
@@ -197,28 +143,7 @@ def per_topic_seeds(seed, n: int) -> list[int | None]:
     if isinstance(seed, (list, tuple)):
         if len(seed) != n:
             raise InputError(f"seed holds {len(seed)} seeds for {n} topics; give one per topic")
-        for s in seed:
-            seed_state(s)  # type check
-        return list(seed)
+        return [checks.whole(s, "seed") for s in seed]
     raise InputTypeError(f"seed must be an int or a sequence of ints, not {type(seed).__name__}")
 
 
-# A glossed answer's group is one emoji or two: a byte piece that starts a character is then more
-# often the start of an odd, rare one. Tune half, seeds 0-2, penalty 4 against 6: precision against
-# ELCo .464/.458, against topics to explain .488/.509 (bench/quality.py; 2 is the direct answer's).
-GLOSS_PARTIAL_PENALTY = 6.0
-DEFAULT_LEXICON = 2.0  # logits added to the lexicon's emoji for a part (bench/quality.py, tune half)
-
-
-def lexicon_weight(value) -> float:
-    """``lexicon``: True (the default weight), False (off), or a weight in logits."""
-    import math
-    if value is None or value is True:
-        return DEFAULT_LEXICON
-    if value is False:
-        return 0.0
-    if not isinstance(value, (int, float)):
-        raise InputTypeError(f"lexicon must be True, False or a number, not {type(value).__name__}")
-    if not math.isfinite(value) or value < 0:
-        raise InputError(f"lexicon must be a finite weight >= 0, got {value}")
-    return float(value)

@@ -20,9 +20,14 @@ import json
 from urllib.parse import parse_qsl, urlsplit
 
 from emogram import EmogramError, Explainer, Explanation
+from emogram.options import TABLE
 
-INT_OPTIONS = {"seed", "lines", "steps", "emoji_per_group", "max_tokens", "top_k"}
-TEXT_OPTIONS = {"palette", "exclude", "operators", "emoji_version"}
+# the options a query parameter can give, by how its text becomes a value (emogram's option table)
+INT_OPTIONS = {o.name for o in TABLE if o.kind in ("int", "span")}
+FLOAT_OPTIONS = {o.name for o in TABLE if o.kind == "float"}
+TEXT_OPTIONS = {o.name for o in TABLE if o.kind == "text"}
+BOOL_OPTIONS = {o.name for o in TABLE if o.kind == "bool"}
+BOOLS = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
 
 
 def options_from(query: str) -> tuple[str, dict]:
@@ -30,13 +35,17 @@ def options_from(query: str) -> tuple[str, dict]:
     topic = params.pop("topic", "")
     options: dict = {}
     for name, value in params.items():
-        if name in INT_OPTIONS:
+        if name in INT_OPTIONS or name in FLOAT_OPTIONS:
             try:
-                options[name] = int(value)
+                options[name] = int(value) if name in INT_OPTIONS else float(value)
             except ValueError:
-                raise EmogramError(f"{name} must be an integer, got {value!r}") from None
+                raise EmogramError(f"{name} must be a number, got {value!r}") from None
         elif name in TEXT_OPTIONS:
             options[name] = value
+        elif name in BOOL_OPTIONS:
+            if value.lower() not in BOOLS:
+                raise EmogramError(f"{name} must be true or false, got {value!r}")
+            options[name] = BOOLS[value.lower()]
         else:
             raise EmogramError(f"unknown option {name!r}")
     return topic, options

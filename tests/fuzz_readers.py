@@ -34,6 +34,7 @@ import numpy as np
 from hypothesis import strategies as st
 
 from emogram import server
+from emogram.serve import place
 from emogram.backend import adapter, gguf, models, stores
 from emogram.backend.gguf import Tensor
 from emogram.backend.prompt_cache import PromptCache
@@ -504,7 +505,8 @@ class LiveServer:
             sys.stdout.write(" ".join(argv) + "\n")
             return 0
         self.run, self.serves = run, _explains
-        self.read_seconds, server.READ_SECONDS = server.READ_SECONDS, 0.5  # a silent client: 0.5 s here
+        # a silent client: 0.5 s here (the door reads its deadline from serve.place)
+        self.read_seconds, place.READ_SECONDS = place.READ_SECONDS, 0.5
         self.start()
 
     def start(self) -> None:
@@ -546,7 +548,7 @@ class LiveServer:
         self.server._stopping.set()
         self.server._queue.put(server._STOP)
         self.thread.join(timeout=10)
-        server.READ_SECONDS = self.read_seconds
+        place.READ_SECONDS = self.read_seconds
 
 
 HOW = st.sampled_from(["whole", "whole", "chunks", "half", "close", "open"])

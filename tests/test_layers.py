@@ -19,16 +19,16 @@ PACKAGE = Path(__file__).resolve().parent.parent / "emogram"
 LAYERS = {
     "quality": ("emogram.quality",),
     "training": ("emogram.training",),
-    "cli": ("emogram.cli", "emogram.__main__", "emogram.server", "emogram.describe"),
+    "cli": ("emogram.cli", "emogram.__main__", "emogram.server", "emogram.serve", "emogram.describe"),
     "face": ("emogram.__init__",),  # ``import emogram``: the public names, the rest imported lazily
     "jobs": ("emogram.jobs",),
-    "api": ("emogram.api", "emogram.options", "emogram.testing"),
+    "api": ("emogram.api", "emogram.options", "emogram.option_table", "emogram.testing"),
     "decoding": ("emogram.decoding",),
     "knowledge": ("emogram.knowledge",),
     "constraint": ("emogram.constraint",),
     "backend": ("emogram.backend",),
     "language": ("emogram.language",),
-    "base": ("emogram.errors", "emogram.files", "emogram.stats", "emogram._version", "emogram._native"),
+    "base": ("emogram.errors", "emogram.checks", "emogram.defaults", "emogram.files", "emogram.stats", "emogram._version", "emogram._native"),
 }
 BELOW_API = {"decoding", "knowledge", "constraint", "backend", "language", "base"}
 MAY_IMPORT = {

@@ -60,7 +60,7 @@ NOWHERE = "/nonexistent/emogram-test-model.gguf"
     (dict(seed=1.0), InputTypeError, "seed must be an int"),
     (dict(think="yes"), InputTypeError, "think must be True or False"),
     (dict(examples=2.0), InputTypeError, "examples must be an int"),
-    (dict(examples=99), InputError, "examples must be an int from 0"),
+    (dict(examples=99), InputError, "examples must be between 0"),
     (dict(candidates=True), InputTypeError, "candidates must be an int"),
     (dict(emoji_filter="🍎"), InputTypeError, "emoji_filter must be an EmojiFilter"),
     (dict(emoji_filter=EmojiFilter(), palette="🍎"), InputError, "either emoji_filter"),
@@ -72,16 +72,6 @@ def test_each_bad_option_is_one_typed_error_before_any_model_work(options, error
         build_request(**options)
     with pytest.raises(error, match=message):  # not a ModelError: the path was never looked at
         emogram.explain("cats", model=NOWHERE, **options)
-
-
-def test_the_option_list_is_every_keyword_of_build_request():
-    """``OPTIONS`` drives the unknown-option hint and the option fuzz (fuzz_options.py): a new
-    keyword must be added there too, or it would go unfuzzed."""
-    import inspect
-    from emogram.options import OPTIONS
-    keywords = {name for name, p in inspect.signature(build_request).parameters.items()
-                if p.kind is p.KEYWORD_ONLY}
-    assert keywords == set(OPTIONS) and len(OPTIONS) == len(set(OPTIONS))
 
 
 @pytest.mark.parametrize("device, error", [("banana", InputError), ("GPU", InputError), (0, InputTypeError),

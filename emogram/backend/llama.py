@@ -25,6 +25,8 @@ from typing import Callable
 
 import numpy as np
 
+from ..checks import choice
+from ..defaults import DEVICES
 from ..errors import GrammarError, InputError, InputTypeError, ModelError
 from . import adapter as adapters
 from . import logs, setup_cache
@@ -60,8 +62,7 @@ class Model:
                  n_threads: int | None = None, verbose: bool | None = None,
                  prompt_cache: str | os.PathLike[str] | None = None,
                  adapter: str | os.PathLike[str] | None = None) -> None:
-        if device not in ("auto", "cpu", "gpu"):
-            raise InputError(f"device must be 'auto', 'cpu' or 'gpu', not {device!r}")
+        choice(device, "device", DEVICES)
         if verbose is not None:
             logs.set_verbose(verbose)
         self.path = check_gguf(path)

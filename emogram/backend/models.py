@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from ..checks import choice, whole
+from ..defaults import DEVICES
 from ..errors import InputError, InputTypeError, ModelError
 from ..files import read_regular
 
@@ -336,8 +338,8 @@ def load(spec: str | os.PathLike[str] | None = None, *, device: str = "auto",
 
     check_device(device)
     check_adapter(adapter)
-    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
-        raise InputError(f"threads must be a positive int, got {threads!r}")
+    if threads is not None:
+        whole(threads, "threads", 1)
     source = resolve(spec, progress=progress)
     lora = resolve_adapter(source, adapter)
     key = (str(source.path.resolve()), device, threads, str(lora.resolve()) if lora else None)
@@ -351,16 +353,9 @@ def load(spec: str | os.PathLike[str] | None = None, *, device: str = "auto",
     return model
 
 
-DEVICES = ("auto", "cpu", "gpu")
-
-
 def check_device(device: object) -> str:
     """``device`` is one of ``DEVICES`` (checked before a model path is even looked at)."""
-    if not isinstance(device, str):
-        raise InputTypeError(f"device must be 'auto', 'cpu' or 'gpu', not {type(device).__name__}")
-    if device not in DEVICES:
-        raise InputError(f"device must be 'auto', 'cpu' or 'gpu', not {device!r}")
-    return device
+    return choice(device, "device", DEVICES)
 
 
 def unload(model) -> None:

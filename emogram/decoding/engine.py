@@ -28,6 +28,7 @@ from ..constraint.judge import Judge, VerdictCache
 from ..constraint.matcher import matcher_for
 from ..constraint import prefilter
 from ..constraint.prefilter import Candidates
+from ..defaults import DEFAULT_LEXICON, DEFAULT_MAX_TOKENS
 from ..errors import InputError
 from ..knowledge import prompts
 from ..language.grammar import Grammar, compile_group_grammar
@@ -46,15 +47,15 @@ class Request:
     grammar: Grammar
     params: SamplingParams = SamplingParams()
     seed: int | None = None
-    max_tokens: int = 96
+    max_tokens: int = DEFAULT_MAX_TOKENS
     think: bool = False
-    max_think_tokens: int = 96
+    max_think_tokens: int = DEFAULT_MAX_TOKENS
     prompt_style: str | None = None
     examples: int = len(prompts.EXAMPLES)
     hint: float = 0.0  # logit bonus for emoji whose names share a word with the topic (retrieval.py)
     candidates: int = 1  # answers decoded side by side; the best is kept
     plan: bool = True  # name each part in words first, then its emoji (gloss.py)
-    lexicon: float = 2.0  # logit bonus for the emoji the lexicon relates to a part's words
+    lexicon: float = DEFAULT_LEXICON  # logit bonus for the emoji the lexicon relates to a part's words
     bank: tuple[str, ...] | None = None  # the user's bank files, then the shipped one (() : the shipped
     #                                      bank alone; None: none; build_request defaults to ())
 

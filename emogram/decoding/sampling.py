@@ -29,7 +29,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..backend.machine import active_implementation
-from ..errors import InputError, InputTypeError
+from ..checks import number, whole
+from ..errors import InputError
 
 MASK64 = (1 << 64) - 1
 MAX_TOP_K = 2**31 - 1  # the C sampler's int; any top_k at or above the candidates keeps them all
@@ -51,34 +52,21 @@ class SamplingParams:
 
     def __post_init__(self) -> None:
         for name in ("temperature", "top_p", "min_p", "repeat_penalty", "filler_penalty", "partial_penalty"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise InputTypeError(f"{name} must be a number, not {type(value).__name__}")
-            if not math.isfinite(value):
-                raise InputError(f"{name} must be finite, got {value}")
-            object.__setattr__(self, name, float(value))
-        if isinstance(self.top_k, bool) or not isinstance(self.top_k, int):
-            raise InputTypeError(f"top_k must be an int, not {type(self.top_k).__name__}")
-        if self.temperature < 0:
-            raise InputError(f"temperature must be >= 0, got {self.temperature}")
-        if not 0 <= self.top_k <= MAX_TOP_K:
-            raise InputError(f"top_k must be between 0 (off) and {MAX_TOP_K}, got {self.top_k}")
+            object.__setattr__(self, name, number(getattr(self, name), name))
+        whole(self.top_k, "top_k", 0, MAX_TOP_K)
+        for name in ("temperature", "repeat_penalty", "filler_penalty", "partial_penalty"):
+            number(getattr(self, name), name, 0)
         if not 0 < self.top_p <= 1:
             raise InputError(f"top_p must be in (0, 1], got {self.top_p}")
         if not 0 <= self.min_p < 1:
             raise InputError(f"min_p must be in [0, 1), got {self.min_p}")
-        for name in ("repeat_penalty", "filler_penalty", "partial_penalty"):
-            if getattr(self, name) < 0:
-                raise InputError(f"{name} must be >= 0, got {getattr(self, name)}")
 
 
 def seed_state(seed: int | None) -> int:
     """The 64-bit RNG state for a seed; ``None`` draws one from the OS."""
     if seed is None:
         return int.from_bytes(os.urandom(8), "little")
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise InputTypeError(f"seed must be an int, not {type(seed).__name__}")
-    return seed & MASK64
+    return whole(seed, "seed") & MASK64
 
 
 class PySampler:

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 from .. import errors
-from ..errors import EmogramError, InputError, InputTypeError
+from ..checks import whole
+from ..errors import EmogramError
 from .batch_io import Task, payload
 
 DEFAULT_CHUNK = 32  # topics handed to a worker at once (Explainer.explain_iter's list)
@@ -30,9 +31,9 @@ def divide_cores(workers: int, threads: int | None = None, cores: int | None = N
     from ..backend.machine import usable_cores
 
     cores = usable_cores() if cores is None else cores
-    _check_count(workers, "workers")
+    whole(workers, "workers", 1)
     if threads is not None:
-        _check_count(threads, "threads")
+        whole(threads, "threads", 1)
     if workers > cores:
         warnings.warn(f"{workers} workers but this process may use {cores} cores: running {cores}",
                       stacklevel=3)
@@ -43,13 +44,6 @@ def divide_cores(workers: int, threads: int | None = None, cores: int | None = N
         warnings.warn(f"{workers} workers x {threads} threads is more than the {cores} cores this "
                       "process may use: they will slow each other down", stacklevel=3)
     return workers, threads
-
-
-def _check_count(value, name: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InputTypeError(f"{name} must be an int, not {type(value).__name__}")
-    if value < 1:
-        raise InputError(f"{name} must be at least 1, got {value}")
 
 
 # --- runners: yield (task, payload) ----------------------------------------------------------------------

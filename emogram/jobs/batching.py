@@ -29,10 +29,12 @@ import sys
 import time
 from typing import Callable, Iterable, Iterator, TextIO
 
+from ..checks import seed as check_seed, whole
+from ..defaults import MAX_BATCH_SIZE
 from ..errors import InputTypeError
 from .batch_io import (BatchRecord, JsonlWriter, StreamWriter, Task, adapter_id, canonical_options, make_record,
                        model_id, read_rows, record_key)
-from .batch_workers import DEFAULT_CHUNK, _check_count, _run_here, _run_processes, divide_cores, spread_chunk
+from .batch_workers import DEFAULT_CHUNK, _run_here, _run_processes, divide_cores, spread_chunk
 
 __all__ = ["batch", "BatchRun", "BatchRecord", "JsonlWriter", "canonical_options", "divide_cores", "read_rows",
            "record_key"]
@@ -185,21 +187,20 @@ def batch(topics: str | os.PathLike[str] | TextIO | Iterable[str], output: str |
 
     check_device(device)
     check_adapter(adapter)
-    if seed is not None:
-        _check_seed(seed)
+    check_seed(seed, what=" (the same for every topic) or None (a random seed per topic, recorded)")
     build_request(**options)  # every option checked once, before any work
     opts = canonical_options(options)
     model_name = model_id(model)
     if chunk_size is not None:
-        _check_count(chunk_size, "chunk_size")
+        whole(chunk_size, "chunk_size", 1)
     if batch_size is not None:
-        _check_count(batch_size, "batch_size")
+        whole(batch_size, "batch_size", 1, MAX_BATCH_SIZE)
     if ray is None:
         workers, threads = divide_cores(1 if workers is None else workers, threads)
     else:
         for value, name in ((workers, "workers"), (threads, "threads")):
             if value is not None:
-                _check_count(value, name)
+                whole(value, name, 1)
     rows = read_rows(topics, column=column, input_format=input_format)
     writer = _writer_for(output)
     try:
@@ -235,12 +236,6 @@ def batch(topics: str | os.PathLike[str] | TextIO | Iterable[str], output: str |
                                              chunk_size=size, **call)
     return BatchRun(tasks, writer, runner, options=opts, model=model_name, threads=threads,
                     total=len(seen), already_done=already, duplicates=duplicates, progress=show)
-
-
-def _check_seed(seed) -> None:
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise InputTypeError(f"seed must be an int (the same for every topic) or None (a random "
-                             f"seed per topic, recorded), not {type(seed).__name__}")
 
 
 class _NoWriter(StreamWriter):

@@ -16,6 +16,7 @@ from typing import Iterable
 
 import emoji as _emoji_data
 
+from .. import checks
 from ..errors import InputError, InputTypeError
 
 ZWJ = "\u200d"
@@ -225,9 +226,8 @@ class EmojiFilter:
         """Every field checked (and sets or lists of emoji made frozensets), however the filter was
         built: it decides what llama.cpp is allowed to write."""
         object.__setattr__(self, "max_version", parse_version(self.max_version))
-        for flag in ("flags", "skin_tones", "zwj"):
-            if not isinstance(getattr(self, flag), bool):
-                raise InputTypeError(f"{flag} must be True or False, not {type(getattr(self, flag)).__name__}")
+        for name in ("flags", "skin_tones", "zwj"):
+            checks.flag(getattr(self, name), name)
         if self.palette is not None:
             object.__setattr__(self, "palette", _emoji_set(self.palette, "palette"))
         object.__setattr__(self, "include", _emoji_set(self.include, "include"))
