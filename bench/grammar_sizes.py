@@ -1,4 +1,4 @@
-"""Inventory counts and grammar sizes for each filter: the table in the README.
+"""Inventory counts and grammar sizes for each filter: the table in docs/language.md.
 
     python bench/grammar_sizes.py
 

@@ -133,7 +133,7 @@ def warmup_topics(items, n: int) -> list[str]:
 def generate(model, strategies, items, seeds, warmup=()) -> tuple[str, dict, dict]:
     """Every (strategy, item, seed) answer. Before each strategy, untimed answers on the ``warmup``
     topics: a process's first answers are slow while llama.cpp's grammar verdicts are first asked
-    and remembered (see README, Speed), and would otherwise inflate s/answer for the first topics."""
+    and remembered (see docs/benchmarks.md), and would otherwise inflate s/answer for the first topics."""
     from emogram import Explainer
     outputs: dict[str, dict] = {}
     warm: dict[str, float] = {}

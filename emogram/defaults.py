@@ -13,7 +13,7 @@ DEFAULT_LEXICON = 2.0  # logits added to the lexicon's emoji for a part (bench/q
 GLOSS_PARTIAL_PENALTY = 6.0
 MAX_CANDIDATES = 64  # answers decoded side by side for one topic
 DEFAULT_BATCH_SIZE = 1  # explain_many on the CPU: fastest of 1, 4 and 16 on 2 cores, interleaved
-#                        (bench/batch_sizes.py: 4 and 16 took 1.2-1.3x as long; a glossed answer's
+#                        (bench/batching.py --sizes: 4 and 16 took 1.2-1.3x as long; a glossed answer's
 #                        word steps need the whole vocabulary's logits per row, which batching does
 #                        not amortise here), and exact: its texts are explain's
 GPU_BATCH_SIZE = 16  # with GPU offload, where wide decodes are cheap (not measured on these machines)

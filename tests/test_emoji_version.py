@@ -1,4 +1,4 @@
-"""The default ``emoji_version`` (15.1: what readers' fonts draw today, README "Which emoji a reader
+"""The default ``emoji_version`` (15.1: what readers' fonts draw today, docs/emoji.md "Which emoji a reader
 can see") for explain, stream, batch and the command; ``"latest"`` and None for the whole inventory;
 the lexicon and the named groups kept to the version too."""
 

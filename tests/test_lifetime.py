@@ -223,7 +223,7 @@ def test_caches_stay_bounded_with_many_palettes(gemma, monkeypatch):
     """A server taking its users' palettes: each palette is a grammar with a setup of its own
     (candidates, llama.cpp's compiled grammar, the verdict and move memos). Past the bounds the
     oldest setups are dropped and freed, the memos stop growing, and the model keeps one engine.
-    The bounds are lowered here so that eight palettes cross them; the README states the real ones."""
+    The bounds are lowered here so that eight palettes cross them; docs/safe.md states the real ones."""
     from emogram import api
     from emogram.constraint.matcher import matcher_for
     from emogram.language.grammar import compile_grammar as compiled

@@ -2,7 +2,7 @@
 mean to move code, not answers (the layer packages of issue #23, the adapter of #22).
 
 ``fixtures/seed_twins.json`` holds default options, ``seed=1``, through ``emogram.explain``, for the
-README's hero topics and the first 50 topics of ``bench/topics.json``, with the parts each answer was
+three hero topics and the first 50 topics of ``bench/topics.json``, with the parts each answer was
 planned from and its gloss. It is recorded per CPU signature (llama.cpp's system info: its SIMD
 paths round differently, so an AVX-512 machine and an AVX2 one sample different texts for a seed).
 On a machine whose signature has no record, the fixture cannot be compared and the test checks only

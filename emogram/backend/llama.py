@@ -70,7 +70,7 @@ class Model:
         gpu = supports_gpu_offload() and device != "cpu"
         if device == "gpu" and not supports_gpu_offload():
             raise ModelError("device='gpu' but this llama-cpp-python was built without GPU support; "
-                             "reinstall it with CMAKE_ARGS (see the README, GPU set-up)")
+                             "reinstall it with CMAKE_ARGS (see docs/gpu.md)")
         mp = C.llama_model_default_params()
         mp.n_gpu_layers = -1 if gpu else 0
         mp.use_extra_bufts = use_extra_buffers()

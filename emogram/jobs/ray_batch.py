@@ -31,7 +31,7 @@ from typing import Any, Iterator
 from ..errors import EmogramError, InputError
 from .batch_io import Task, payload
 
-DEFAULT_THREADS = 1  # llama.cpp threads (= Ray CPUs) per actor; see the README, "Scaling out"
+DEFAULT_THREADS = 1  # llama.cpp threads (= Ray CPUs) per actor; see docs/batch.md
 DEFAULT_CHUNK = 16  # topics per Ray task: a killed actor's retries redo at most 2 of these
 
 

@@ -168,7 +168,7 @@ _VERSION_TEXT = re.compile(r"E?(\d{1,3})(?:\.(\d{1,2}))?")
 
 # The newest Emoji version that the common platforms draw in full today (Apple since iOS 17.4,
 # Google's Noto since 2.042, Samsung since One UI 6.0, Windows 11 since its 2025 emoji update, and
-# Debian 12's fonts-noto-color-emoji, measured: every emoji up to 15.1, none of 16.0). The README's
+# Debian 12's fonts-noto-color-emoji, measured: every emoji up to 15.1, none of 16.0). docs/emoji.md's
 # "Which emoji a reader can see" has the evidence. Answers keep to it unless ``emoji_version`` says
 # otherwise; ``LATEST`` (or None) is the whole inventory.
 DEFAULT_EMOJI_VERSION = 15.1

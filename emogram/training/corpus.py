@@ -28,7 +28,7 @@ from .evaluation import checkout
 
 SEPARATORS = {"+": "➕", "->": "➡️", "vs": "🆚", "=": "🟰"}
 KINDS = ("explain", "phrase")
-EMOJI_VERSION = 15.0  # the corpus teaches only emoji that common fonts draw (see README)
+EMOJI_VERSION = 15.0  # the corpus teaches only emoji that common fonts draw (see docs/emoji.md)
 MAX_PARTS = 6
 MAX_WORDS = 4
 _PART_WORDS = re.compile(r"[a-z][a-z'-]*(?: [a-z][a-z'-]*)*")

@@ -161,7 +161,7 @@ def test_bad_rows_are_recorded_and_the_rest_goes_on(tmp_path):
 
 def test_seed_rule(tmp_path):
     """With ``batch_size=1`` (exact decoding) a record is reproducible; batched decoding may round
-    differently (README, "Many answers at once"), so the exact path is the one compared."""
+    differently (docs/guide.md, "Many answers at once"), so the exact path is the one compared."""
     # one seed for all: a topic's answer does not depend on its position
     a = {r.topic: r.text for r in emogram.batch(["tea", "rain"], seed=3, lines=1, batch_size=1)}
     b = {r.topic: r.text for r in emogram.batch(["rain", "tea"], seed=3, lines=1, batch_size=1)}
