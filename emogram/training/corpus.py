@@ -191,7 +191,7 @@ def plain(entry: Entry) -> Entry:
 
 def decodable(entry: Entry, tokenize, is_word, max_tokens: int) -> list[str]:
     """Problems the word phase would have: a part's words must be word tokens only, at most
-    ``max_tokens`` of them (``decoding.gloss.WordPhase``)."""
+    ``max_tokens`` of them (``decoding.gloss_words.WordPhase``)."""
     problems = []
     for n, p in enumerate(split_glossed(entry.answer), 1):
         tokens = tokenize((" " if n > 1 else "") + p.words)
@@ -289,21 +289,21 @@ def _category(why: str) -> str:
 def build_default(directory: Path = CORPUS_DIR) -> Built:
     """The shipped corpus, built with the default model's tokenizer."""
     from emogram.training.evaluation import evaluation_topics
-    from emogram.decoding.gloss import _WORD, WORD_TOKENS
+    from emogram.decoding.gloss_words import WORD_TOKENS, is_word_token
     from emogram.backend.llama import Model
     from emogram.backend.models import resolve
     model = Model(resolve().path, device="cpu")
     try:
-        pieces, control = model.pieces(), model.control_mask()
         built = build(sorted((directory / "writers").glob("*.jsonl")), evaluation_topics(),
-                      model.tokenize, lambda t: not control[t] and bool(_WORD.match(pieces[t])), WORD_TOKENS)
+                      model.tokenize, is_word_token(model.pieces(), model.control_mask()), WORD_TOKENS)
     finally:
         model.close()
     return built
 
 
 def _report_twins(path, entries: list[Entry]) -> int:
-    bad, seen = 0, {}
+    bad = 0
+    seen: dict[frozenset[str], int] = {}  # topic -> the line it was first on
     for n, e in enumerate(entries, 1):
         key = topic_key(e.topic) or frozenset({normalise(e.topic)})
         if key in seen:
