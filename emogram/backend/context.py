@@ -132,7 +132,7 @@ class Context:
         self._n_outputs = sum(1 for o in outputs if o)
         self._full = full_logits or not use_head
         self._rows = [i for i in range(n) if outputs[i]]
-        if use_head and self._n_outputs and not capture.seen:
+        if capture is not None and use_head and self._n_outputs and not capture.seen:
             raise ModelError("llama.cpp's graph has no final hidden state where emogram expects it")
 
     def hidden(self, k: int) -> np.ndarray:
@@ -159,6 +159,8 @@ class Context:
 
     def candidate_logits(self, k: int) -> np.ndarray:
         """Logits of the head's registered tokens for output row ``k`` (see ``head.py``)."""
+        if self.head is None:
+            raise ModelError("this model has no output head of its own: read logits(k)")
         return self.head.logits(self.hidden(k))
 
     def _row(self, k: int) -> int:
@@ -225,8 +227,8 @@ def output_head(model) -> head_module.OutputHead | None:
             head = None
         if head is not None:
             model.on_close(head.close)
-        model._output_head = head  # type: ignore[attr-defined]
-    return model._output_head  # type: ignore[attr-defined]
+        model._output_head = head
+    return model._output_head
 
 
 def _head_agrees(ctx: Context) -> bool:
@@ -252,7 +254,7 @@ def _head_agrees(ctx: Context) -> bool:
             verdict = bool(cache.arrays(name, lambda: {"agrees": np.bool_(_probe_head(ctx))})["agrees"])
     except ModelError:
         return False  # not known (the model failed the probe): asked again next time
-    model._head_agrees = verdict  # type: ignore[attr-defined]
+    model._head_agrees = verdict
     return verdict
 
 
@@ -265,6 +267,7 @@ def _probe_head(ctx: Context) -> bool:
         ctx.decode(probe, range(len(probe)), [0] * len(probe),
                    [i == len(probe) - 1 for i in range(len(probe))], full_logits=True)
         full = ctx.logits(0)[sample]
+        assert ctx.head is not None  # probed only where there is one
         mine = ctx.head.logits_of(sample, ctx.hidden(0))
     finally:
         ctx.seq_rm(0)

@@ -172,7 +172,7 @@ def bank_paths(bank: object) -> tuple[str, ...] | None:
         return None
     items: Iterable[object] = [bank] if isinstance(bank, (str, os.PathLike)) else bank  # type: ignore[assignment]
     try:
-        paths = tuple(os.fspath(p) for p in items)  # type: ignore[arg-type]
+        paths = tuple(os.fspath(p) for p in items)  # type: ignore[call-overload]
     except TypeError:
         raise InputTypeError(f"bank must be a path, a list of paths, or False, not {type(bank).__name__}") from None
     for p in paths:
