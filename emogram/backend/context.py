@@ -30,11 +30,11 @@ import numpy as np
 from ..errors import InputError, ModelError
 from . import forward_thread, head as head_module, library, logs, setup_cache
 from .adapter import apply as apply_adapter
-from .library import C
+from .library import C, Freed
 from .machine import active_implementation, flash_attention
 
 
-class Context:
+class Context(Freed):
     """Forward passes for up to ``n_seq`` sequences of one ``llama.Model`` (which makes its contexts:
     ``Model.new_context``)."""
 
@@ -81,12 +81,6 @@ class Context:
             C.llama_batch_free(self._batch)
             C.llama_free(self._ctx)
             self._ctx = None
-
-    def __del__(self) -> None:  # pragma: no cover
-        try:
-            self.close()
-        except Exception:
-            pass
 
     def _live(self) -> None:
         if not getattr(self, "_ctx", None):
@@ -137,23 +131,21 @@ class Context:
 
     def hidden(self, k: int) -> np.ndarray:
         """The final hidden state of output row ``k`` (a read-only view, valid until the next decode)."""
-        self._live()
-        ptr = C.llama_get_embeddings_ith(self._ctx, self._rows[self._row(k)])
-        if not ptr:
-            raise ModelError("llama.cpp returned no hidden state")
-        view = np.ctypeslib.as_array(ptr, (self.model.n_embd,))
-        view.flags.writeable = False
-        return view
+        return self._row_view(C.llama_get_embeddings_ith, k, self.model.n_embd, "hidden state")
 
     def logits(self, k: int) -> np.ndarray:
         """llama.cpp's logits over the whole vocabulary for output row ``k`` (a read-only view)."""
-        self._live()
         if not self._full:
+            self._live()
             raise ModelError("this decode computed no full-vocabulary logits")
-        ptr = C.llama_get_logits_ith(self._ctx, self._rows[self._row(k)])
+        return self._row_view(C.llama_get_logits_ith, k, self.model.n_vocab, "logits")
+
+    def _row_view(self, getter, k: int, size: int, what: str) -> np.ndarray:
+        self._live()
+        ptr = getter(self._ctx, self._rows[self._row(k)])
         if not ptr:
-            raise ModelError("llama.cpp returned no logits")
-        view = np.ctypeslib.as_array(ptr, (self.model.n_vocab,))
+            raise ModelError(f"llama.cpp returned no {what}")
+        view = np.ctypeslib.as_array(ptr, (size,))
         view.flags.writeable = False
         return view
 

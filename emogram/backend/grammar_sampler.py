@@ -17,10 +17,10 @@ import numpy as np
 
 from ..errors import GrammarError, InputError
 from . import logs
-from .library import C
+from .library import C, Freed
 
 
-class GrammarSampler:
+class GrammarSampler(Freed):
     """llama.cpp's GBNF engine as a judge of single tokens and of candidate lists.
 
     Never accepts a token that ``allows`` did not approve first: llama.cpp throws on that, and a
@@ -123,9 +123,3 @@ class GrammarSampler:
         if getattr(self, "_ptr", None):
             C.llama_sampler_free(self._ptr)
             self._ptr = None
-
-    def __del__(self) -> None:  # pragma: no cover
-        try:
-            self.close()
-        except Exception:
-            pass

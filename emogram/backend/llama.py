@@ -32,7 +32,7 @@ from .adapter import Adapter
 from .context import Context
 from .gguf import check_header as check_gguf
 from .grammar_sampler import GrammarSampler
-from .library import C, init_backend, supports_gpu_offload
+from .library import C, Freed, init_backend, supports_gpu_offload
 from .machine import active_implementation, usable_cores, use_extra_buffers
 
 
@@ -49,7 +49,7 @@ class LoadInfo:
     n_ctx_train: int
 
 
-class Model:
+class Model(Freed):
     """A GGUF model's weights and vocabulary. Thread-safe: the vocabulary is read-only, and
     ``close`` waits for calls in flight (they hold ``lock``). Forward passes go through a
     ``Context`` (``new_context``), owned by one thread at a time.
@@ -124,12 +124,6 @@ class Model:
     @property
     def closed(self) -> bool:
         return not getattr(self, "_model", None)
-
-    def __del__(self) -> None:  # pragma: no cover - interpreter shutdown order varies
-        try:
-            self.close()
-        except Exception:
-            pass
 
     def _live(self) -> None:
         if self.closed:

@@ -24,6 +24,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..knowledge.bank import Part, answer_parts
 from .evaluation import checkout
 
 SEPARATORS = {"+": "➕", "->": "➡️", "vs": "🆚", "=": "🟰"}
@@ -35,7 +36,6 @@ _PART_WORDS = re.compile(r"[a-z][a-z'-]*(?: [a-z][a-z'-]*)*")
 CORPUS_DIR = checkout("data/corpus")
 _CONTRACTIONS = {"won't": "will not", "can't": "cannot", "n't": " not", "'re": " are", "'ll": " will",
                  "'ve": " have", "'m": " am", "'d": " would"}
-_SPLIT = re.compile(r" (\+|->|vs|=) ")
 # Words that say nothing of which topic it is ("how tides work" is "tides")
 GENERIC = frozenset("work works working happen happens form forms make makes made way ways "
                     "explain explained process thing things does do get gets".split())
@@ -50,23 +50,13 @@ class Entry:
     domain: str = ""
 
 
-@dataclass(frozen=True)
-class Part:
-    words: str
-    group: str
-    op: str | None  # the separator before this part (None for the first)
-
-
 def split_glossed(answer: str) -> list[Part]:
     """``"a: 🅰️ -> b c: 🐝"`` -> its parts; raises ``ValueError`` saying what is wrong."""
-    pieces = _SPLIT.split(answer)
     parts: list[Part] = []
-    for k in range(0, len(pieces), 2):
-        op = pieces[k - 1] if k else None
-        words, sep, group = pieces[k].partition(": ")
-        if not sep or not words or not group or ":" in group or " " in group:
-            raise ValueError(f"part {k // 2 + 1} {pieces[k]!r} is not 'words: emoji'")
-        parts.append(Part(words, group, op))
+    for n, part in answer_parts(answer):
+        if ":" in part.group:
+            raise ValueError(f"part {n} {part.words + ': ' + part.group!r} is not 'words: emoji'")
+        parts.append(part)
     return parts
 
 
