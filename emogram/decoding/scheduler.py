@@ -145,8 +145,7 @@ class Scheduler:
 
     # -- the decode thread --
     @property
-    def _context(self) -> BackendContext:
-        """The context, on the decode thread once ``_resize_if_idle`` has made it."""
+    def _context(self) -> BackendContext:  # on the decode thread, once ``_resize_if_idle`` made it
         assert self.ctx is not None
         return self.ctx
 
