@@ -159,7 +159,6 @@ class Engine:
         the text may then differ from the one-at-a-time reference); best-of-N always is."""
         glossed = request.plan and not request.think
         plan = self._glossed(topic, request) if glossed else self._plain(topic, request)
-        make, answer = plan.script, plan.answer
 
         def start(ctx: BackendContext) -> list[Sequence]:
             positions = plan.setup.positions_for(ctx)
@@ -167,7 +166,7 @@ class Engine:
             out = []
             for k in range(request.candidates):
                 stats = Stats(load_seconds=self.model.load_info.seconds)
-                script = make(k, positions, stats, emit, job.submitted)
+                script = plan.script(k, positions, stats, emit, job.submitted)
                 out.append(Sequence(shared=plan.shared, own=plan.own, script=script, stats=stats))
             return out
 
@@ -178,7 +177,7 @@ class Engine:
                 stats.llama_checks = sum(j.checks for j in script.judges)
                 stats.llama_masks = sum(j.masks for j in script.judges)
                 stats.total_seconds = time.perf_counter() - job.submitted
-                results.append(answer(script, stats))
+                results.append(plan.answer(script, stats))
             return results[0] if len(results) == 1 else self.choose(topic, results)
 
         # ``start`` and ``finish`` run on the scheduler's thread, once ``job`` is bound
