@@ -128,7 +128,8 @@ class Part:
 class Gloss:
     """The script of one glossed answer (a ``sequence.Script``): words, group, separator, ..."""
 
-    def __init__(self, *, shape: Shape, grammar: Grammar, setup: Setup, positions: np.ndarray, base_bias: np.ndarray,
+    def __init__(self, *, shape: Shape, grammar: Grammar, setup: Setup, positions: np.ndarray,
+                 base_bias: np.ndarray,
                  word_ids: np.ndarray, n_words: int, same: np.ndarray, pieces: list[bytes],
                  params: SamplingParams,
                  seed: int | None, max_tokens: int, related: Callable[[str], list[tuple[str, float]]],
