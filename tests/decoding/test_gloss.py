@@ -155,7 +155,7 @@ def test_chain_bias_joins_an_explanations_parts_with_leads_to(gemma, monkeypatch
     ex = Explainer("gemma3-270m", adapter=False)
 
     def operators(bias: float) -> set:
-        monkeypatch.setattr(gloss, "CHAIN_BIAS", bias)
+        monkeypatch.setattr(topic_parts, "CHAIN_BIAS", bias)
         return {op for t in topics for line in ex.explain(t, seed=0).lines for op in line.operators}
 
     assert operators(1e3) == {Operator.LEADS_TO}
