@@ -229,10 +229,10 @@ def _near_misses(draw, shape: Shape, emoji_filter: EmojiFilter) -> str:
         if len(first.groups) > 1:
             ops = list(first.operators)
             ops[draw(st.integers(0, len(ops) - 1))] = forbidden
-            line = Line(first.groups, tuple(ops))
+            broken = Line(first.groups, tuple(ops))
         else:
-            line = Line(first.groups + first.groups[:1], (forbidden,))
-        return str(Tree((line,) + tree.lines[1:]))
+            broken = Line(first.groups + first.groups[:1], (forbidden,))
+        return str(Tree((broken,) + tree.lines[1:]))
     if kind == "outside-filter":
         outside = draw(_outside_emoji(emoji_filter))
         first = tree.lines[0]

@@ -8,7 +8,8 @@ every token was allowed and an end-of-generation token is allowed at the end.
 
 from __future__ import annotations
 
-from emogram.backend.llama import GrammarSampler, Model
+from emogram.backend.grammar_sampler import GrammarSampler
+from emogram.backend.llama import Model
 
 
 class GBNFOracle:

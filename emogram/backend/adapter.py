@@ -22,7 +22,7 @@ from pathlib import Path
 
 from ..errors import InputTypeError, ModelError
 from . import logs
-from .gguf import read_table, table_of
+from .gguf import Tensor, read_table, table_of
 
 _F16, _F32 = 1, 0  # ggml types an adapter's tensors may have here
 _BYTES = {_F32: 4, _F16: 2}
@@ -72,7 +72,7 @@ def read(path: str | os.PathLike[str], model_tensors: dict | None = None,
     arch = meta.get("general.architecture")
     if architecture is not None and arch != architecture:
         raise ModelError(f"adapter {p.name} is for {arch!r} models, not this {architecture!r} model")
-    pairs: dict[str, dict[str, object]] = {}
+    pairs: dict[str, dict[str, Tensor]] = {}
     for name, tensor in table.tensors.items():
         base, dot, kind = name.rpartition(".")
         if kind not in ("lora_a", "lora_b") or not dot:
@@ -87,7 +87,7 @@ def read(path: str | os.PathLike[str], model_tensors: dict | None = None,
     for base, pair in pairs.items():
         if set(pair) != {"lora_a", "lora_b"}:
             raise ModelError(f"adapter {p.name}: {base} has only its {next(iter(pair))}")
-        a, b = pair["lora_a"].dims, pair["lora_b"].dims  # type: ignore[union-attr]
+        a, b = pair["lora_a"].dims, pair["lora_b"].dims
         if a[1] != b[0]:
             raise ModelError(f"adapter {p.name}: {base} has lora_a {a} and lora_b {b} of different ranks")
         ranks.add(a[1])

@@ -30,11 +30,11 @@ import numpy as np
 from ..errors import InputError, ModelError
 from . import forward_thread, head as head_module, library, logs, setup_cache
 from .adapter import apply as apply_adapter
-from .library import C
+from .library import C, Freed
 from .machine import active_implementation, flash_attention
 
 
-class Context:
+class Context(Freed):
     """Forward passes for up to ``n_seq`` sequences of one ``llama.Model`` (which makes its contexts:
     ``Model.new_context``)."""
 
@@ -82,12 +82,6 @@ class Context:
             C.llama_free(self._ctx)
             self._ctx = None
 
-    def __del__(self) -> None:  # pragma: no cover
-        try:
-            self.close()
-        except Exception:
-            pass
-
     def _live(self) -> None:
         if not getattr(self, "_ctx", None):
             raise ModelError("this context is closed")
@@ -132,33 +126,33 @@ class Context:
         self._n_outputs = sum(1 for o in outputs if o)
         self._full = full_logits or not use_head
         self._rows = [i for i in range(n) if outputs[i]]
-        if use_head and self._n_outputs and not capture.seen:
+        if capture is not None and use_head and self._n_outputs and not capture.seen:
             raise ModelError("llama.cpp's graph has no final hidden state where emogram expects it")
 
     def hidden(self, k: int) -> np.ndarray:
         """The final hidden state of output row ``k`` (a read-only view, valid until the next decode)."""
-        self._live()
-        ptr = C.llama_get_embeddings_ith(self._ctx, self._rows[self._row(k)])
-        if not ptr:
-            raise ModelError("llama.cpp returned no hidden state")
-        view = np.ctypeslib.as_array(ptr, (self.model.n_embd,))
-        view.flags.writeable = False
-        return view
+        return self._row_view(C.llama_get_embeddings_ith, k, self.model.n_embd, "hidden state")
 
     def logits(self, k: int) -> np.ndarray:
         """llama.cpp's logits over the whole vocabulary for output row ``k`` (a read-only view)."""
-        self._live()
         if not self._full:
+            self._live()
             raise ModelError("this decode computed no full-vocabulary logits")
-        ptr = C.llama_get_logits_ith(self._ctx, self._rows[self._row(k)])
+        return self._row_view(C.llama_get_logits_ith, k, self.model.n_vocab, "logits")
+
+    def _row_view(self, getter, k: int, size: int, what: str) -> np.ndarray:
+        self._live()
+        ptr = getter(self._ctx, self._rows[self._row(k)])
         if not ptr:
-            raise ModelError("llama.cpp returned no logits")
-        view = np.ctypeslib.as_array(ptr, (self.model.n_vocab,))
+            raise ModelError(f"llama.cpp returned no {what}")
+        view = np.ctypeslib.as_array(ptr, (size,))
         view.flags.writeable = False
         return view
 
     def candidate_logits(self, k: int) -> np.ndarray:
         """Logits of the head's registered tokens for output row ``k`` (see ``head.py``)."""
+        if self.head is None:
+            raise ModelError("this model has no output head of its own: read logits(k)")
         return self.head.logits(self.hidden(k))
 
     def _row(self, k: int) -> int:
@@ -225,8 +219,8 @@ def output_head(model) -> head_module.OutputHead | None:
             head = None
         if head is not None:
             model.on_close(head.close)
-        model._output_head = head  # type: ignore[attr-defined]
-    return model._output_head  # type: ignore[attr-defined]
+        model._output_head = head
+    return model._output_head
 
 
 def _head_agrees(ctx: Context) -> bool:
@@ -252,7 +246,7 @@ def _head_agrees(ctx: Context) -> bool:
             verdict = bool(cache.arrays(name, lambda: {"agrees": np.bool_(_probe_head(ctx))})["agrees"])
     except ModelError:
         return False  # not known (the model failed the probe): asked again next time
-    model._head_agrees = verdict  # type: ignore[attr-defined]
+    model._head_agrees = verdict
     return verdict
 
 
@@ -265,6 +259,7 @@ def _probe_head(ctx: Context) -> bool:
         ctx.decode(probe, range(len(probe)), [0] * len(probe),
                    [i == len(probe) - 1 for i in range(len(probe))], full_logits=True)
         full = ctx.logits(0)[sample]
+        assert ctx.head is not None  # probed only where there is one
         mine = ctx.head.logits_of(sample, ctx.hidden(0))
     finally:
         ctx.seq_rm(0)

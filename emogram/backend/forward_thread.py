@@ -76,7 +76,7 @@ class _ForwardThread:
 
     def _after_fork(self) -> None:
         """In a forked child the thread does not exist (and the lock may be held): start afresh."""
-        self.__init__()
+        _ForwardThread.__init__(self)
 
 
 _FORWARD = _ForwardThread()

@@ -157,8 +157,9 @@ class OutputHead:
         self._rows = np.frombuffer(self._map, dtype=np.uint8, count=end - tensor.offset,
                                    offset=tensor.offset)
         arch = table.metadata.get("general.architecture", "")
-        self.softcap = float(table.metadata.get(f"{arch}.final_logit_softcapping", 0.0) or 0.0)
-        self.scale = float(table.metadata.get(f"{arch}.logit_scale", 1.0) or 1.0)
+        # (metadata values are typed ``object``; these two are numbers in every GGUF file)
+        self.softcap = float(table.metadata.get(f"{arch}.final_logit_softcapping", 0.0) or 0.0)  # type: ignore[arg-type]
+        self.scale = float(table.metadata.get(f"{arch}.logit_scale", 1.0) or 1.0)  # type: ignore[arg-type]
         self.tokens = np.zeros(0, dtype=np.int32)
         self._index: dict[int, int] = {}
         self._native = _native_head_logits()

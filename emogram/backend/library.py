@@ -40,3 +40,17 @@ def supports_gpu_offload() -> bool:
 def system_info() -> str:
     init_backend()
     return C.llama_print_system_info().decode("utf-8", errors="replace").strip()
+
+
+class Freed:
+    """Something that holds llama.cpp memory: ``close`` frees it, and the collector calls
+    ``close`` too (quietly: at interpreter shutdown the order of teardown varies)."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __del__(self) -> None:  # pragma: no cover - interpreter shutdown order varies
+        try:
+            self.close()
+        except Exception:
+            pass

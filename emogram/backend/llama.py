@@ -1,6 +1,6 @@
-"""A GGUF model in llama.cpp (through llama-cpp-python's ctypes bindings): weights, vocabulary,
-grammar samplers. Contexts (the KV cache and forward passes) are in ``context.py``, the library
-itself in ``library.py``.
+"""A GGUF model in llama.cpp (through llama-cpp-python's ctypes bindings): weights, vocabulary.
+Grammar samplers are in ``grammar_sampler.py``, contexts (the KV cache and forward passes) in
+``context.py``, the library itself in ``library.py``.
 
 Everything here is shaped by one rule: llama.cpp must never see input that makes it throw a C++
 exception or abort, because ctypes cannot catch either and the Python process dies. So files are
@@ -27,17 +27,16 @@ import numpy as np
 
 from ..checks import choice
 from ..defaults import DEVICES
-from ..errors import GrammarError, InputError, InputTypeError, ModelError
+from ..errors import InputError, InputTypeError, ModelError
 from . import adapter as adapters
 from . import logs, setup_cache
 from .adapter import Adapter
 from .context import Context
 from .gguf import check_header as check_gguf
-from .library import C, init_backend, supports_gpu_offload
+from .grammar_sampler import GrammarSampler
+from .library import C, Freed, init_backend, supports_gpu_offload
 from .machine import active_implementation, usable_cores, use_extra_buffers
 
-
-# --- the model ----------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class LoadInfo:
@@ -52,7 +51,7 @@ class LoadInfo:
     n_ctx_train: int
 
 
-class Model:
+class Model(Freed):
     """A GGUF model's weights and vocabulary. Thread-safe: the vocabulary is read-only, and
     ``close`` waits for calls in flight (they hold ``lock``). Forward passes go through a
     ``Context`` (``new_context``), owned by one thread at a time.
@@ -126,12 +125,6 @@ class Model:
     @property
     def closed(self) -> bool:
         return not getattr(self, "_model", None)
-
-    def __del__(self) -> None:  # pragma: no cover - interpreter shutdown order varies
-        try:
-            self.close()
-        except Exception:
-            pass
 
     def _live(self) -> None:
         if self.closed:
@@ -303,7 +296,7 @@ class Model:
             self._live()
             return C.llama_vocab_get_text(self._vocab, token).decode("utf-8", errors="replace")
 
-    def grammar(self, gbnf: str, root: str = "root") -> "GrammarSampler":
+    def grammar(self, gbnf: str, root: str = "root") -> GrammarSampler:
         """llama.cpp's grammar sampler for ``gbnf`` (``GrammarError`` with its message if refused)."""
         return GrammarSampler(self, gbnf, root)
 
@@ -312,123 +305,14 @@ class Model:
         """``messages`` in the model's chat template, rendered with jinja2 by llama-cpp-python's
         formatter (the one its server uses); ``kwargs`` reach the template (``enable_thinking``)."""
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
-        return Jinja2ChatFormatter(self.chat_template, eos_token=self.token_text(self.eos),
+        template = self.chat_template
+        if template is None:
+            raise ModelError(f"{self.path.name} has no chat template")
+        return Jinja2ChatFormatter(template, eos_token=self.token_text(self.eos),
                                    bos_token=self.token_text(self.bos),
                                    add_generation_prompt=add_generation_prompt)(
-            messages=messages, **kwargs).prompt
+            messages=messages, **kwargs).prompt  # type: ignore[arg-type]  # (its TypedDicts are dicts)
 
     def new_context(self, *, n_seq: int, n_ctx: int) -> Context:
         """A llama.cpp context for up to ``n_seq`` sequences sharing ``n_ctx`` cells."""
         return Context(self, n_seq=n_seq, n_ctx=n_ctx)
-
-
-# --- grammar samplers ---------------------------------------------------------------------------
-
-class GrammarSampler:
-    """llama.cpp's GBNF engine as a judge of single tokens and of candidate lists.
-
-    Never accepts a token that ``allows`` did not approve first: llama.cpp throws on that, and a
-    C++ exception through ctypes aborts the process. It keeps a pointer into the model's
-    vocabulary, so every call checks that the model is still open.
-    """
-
-    def __init__(self, model: Model, gbnf: str, root: str = "root", *, _ptr: int | None = None) -> None:
-        self.model = model
-        self.gbnf = gbnf
-        self._ptr = None
-        if _ptr is None:
-            if "::=" not in gbnf:  # llama.cpp turns an empty grammar into a sampler that allows all
-                raise GrammarError("llama.cpp rejected the grammar", "the grammar has no rules")
-            with model.lock:
-                model._live()
-                logs.clear()
-                with logs.captured_stderr() as err:
-                    ptr = C.llama_sampler_init_grammar(model._vocab, gbnf.encode("utf-8"),
-                                                       root.encode("utf-8"))
-            if not ptr:
-                detail = (err[0] if err else "").strip() or logs.recent()
-                detail = detail.split("\n\n")[0]  # llama.cpp appends the whole grammar: drop it
-                raise GrammarError("llama.cpp rejected the grammar", detail)
-            self._ptr = ptr
-        else:
-            self._ptr = _ptr
-        self._one_data = (C.llama_token_data * 1)()
-        self._one = C.llama_token_data_array(self._one_data, 1, -1, False)
-        self._one_ref = ctypes.byref(self._one)
-        self._many_data: ctypes.Array | None = None
-        self._many_view: np.ndarray | None = None
-
-    def _live(self) -> None:
-        if not self._ptr:
-            raise GrammarError("this grammar sampler is closed")
-        self.model._live()
-
-    def clone(self) -> "GrammarSampler":
-        """An independent copy in the same state (cheap: no re-parse)."""
-        self._live()
-        ptr = C.llama_sampler_clone(self._ptr)
-        if not ptr:
-            raise GrammarError("llama.cpp could not clone the grammar sampler")
-        return GrammarSampler(self.model, self.gbnf, _ptr=ptr)
-
-    def allows(self, token: int) -> bool:
-        """Would the grammar accept ``token`` next? (An end-of-generation token means: may it end?)"""
-        token = self.model.check_token(token)
-        self._live()
-        d = self._one_data[0]
-        d.id = token
-        d.logit = 0.0
-        self._one.size = 1
-        self._one.selected = -1
-        self._one.sorted = False
-        C.llama_sampler_apply(self._ptr, self._one_ref)
-        return self._one_data[0].logit != float("-inf")
-
-    def allowed(self, tokens: np.ndarray) -> np.ndarray:
-        """Boolean mask over ``tokens`` (int32): which ones the grammar would accept next."""
-        self._live()
-        try:
-            wide = np.asarray(tokens)
-        except (OverflowError, ValueError, TypeError):
-            wide = None
-        if wide is None or wide.ndim != 1 or (wide.size and wide.dtype.kind not in "iu"):
-            raise InputError("the grammar takes a 1-d array of int token ids")
-        if wide.size and (wide.min() < 0 or wide.max() >= self.model.n_vocab):
-            raise InputError("token ids outside the vocabulary were offered to the grammar")
-        tokens = wide.astype(np.int32)
-        n = len(tokens)
-        if self._many_data is None or len(self._many_data) < n:
-            self._many_data = (C.llama_token_data * max(n, 1))()
-            dtype = np.dtype([("id", np.int32), ("logit", np.float32), ("p", np.float32)])
-            self._many_view = np.frombuffer(self._many_data, dtype=dtype)
-        view = self._many_view
-        assert view is not None
-        view["id"][:n] = tokens
-        view["logit"][:n] = 0.0
-        arr = C.llama_token_data_array(self._many_data, n, -1, False)
-        C.llama_sampler_apply(self._ptr, ctypes.byref(arr))
-        if ctypes.addressof(arr.data.contents) != ctypes.addressof(self._many_data):
-            raise GrammarError("llama.cpp replaced the candidate array; cannot read its verdicts")
-        return view["logit"][:n] != -np.inf
-
-    def accept(self, token: int, *, approved: bool = False) -> None:
-        """Advance past ``token``. llama.cpp aborts the process on a token its grammar refuses
-        here, so ``allows(token)`` is asked first and a refused token raises ``InputError``, unless
-        the caller vouches for it (``approved=True``: it holds this grammar's yes for this token
-        in this state, as the engine's judge does; asking again would double the cost)."""
-        token = self.model.check_token(token)
-        self._live()
-        if not approved and not self.allows(token):
-            raise InputError(f"token {token} is not allowed by the grammar here; nothing was accepted")
-        C.llama_sampler_accept(self._ptr, token)
-
-    def close(self) -> None:
-        if getattr(self, "_ptr", None):
-            C.llama_sampler_free(self._ptr)
-            self._ptr = None
-
-    def __del__(self) -> None:  # pragma: no cover
-        try:
-            self.close()
-        except Exception:
-            pass

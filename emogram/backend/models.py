@@ -320,6 +320,7 @@ def resolve_adapter(source: ModelSource, adapter: str | os.PathLike[str] | bool 
                                  "pass adapter=PATH (a GGUF LoRA), or train one: "
                                  "python -m emogram.training.train --model ... --out ...")
             return None
+        assert source.preset is not None  # (only a preset ships an adapter)
         if not shipped.is_file():
             raise ModelError(f"the adapter that ships with emogram for {source.preset.name} is missing "
                              f"({shipped}); reinstall emogram, or pass adapter=False")

@@ -59,7 +59,7 @@ class SetupCache(PromptCache):
                 #       a shape too large for memory): a file we cannot read is rebuilt
         made = {k: np.asarray(v) for k, v in build().items()}
         buf = io.BytesIO()
-        np.savez(buf, **made)
+        np.savez(buf, **made)  # type: ignore[arg-type]  # (NumPy's stubs read ** as allow_pickle)
         self.store(key, buf.getvalue())
         return made
 

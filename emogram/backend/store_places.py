@@ -72,9 +72,9 @@ def lmstudio_models_dir() -> Path:
             home = _path(line[0]) if line else None
         except (ModelError, UnicodeDecodeError):
             pass
-        if home is None:
-            cache = home_dir / ".cache" / "lm-studio"
-            home = cache if cache.is_dir() else home_dir / ".lmstudio"
+    if home is None:  # (also when $LMSTUDIO_HOME names no folder a path can have)
+        cache = home_dir / ".cache" / "lm-studio"
+        home = cache if cache.is_dir() else home_dir / ".lmstudio"
     try:
         settings = load_json(read_regular(home / "settings.json", SMALL_FILE, "LM Studio's settings",
                                           ModelError), "LM Studio's settings", ModelError)

@@ -34,7 +34,7 @@ class TokenDistance:
             node[-1] = True
         self.pieces = trie
         self._memo: dict[tuple, float] = {}
-        classes = {self.m.lexeme[c] for c in self.m.children[ROOT].values()}
+        classes = {sym for c in self.m.children[ROOT].values() if (sym := self.m.lexeme[c]) is not None}
         limit = sys.getrecursionlimit()
         sys.setrecursionlimit(max(limit, 10_000))
         try:
@@ -99,10 +99,11 @@ class TokenDistance:
                 return self.structure[q]
             return min((self._cost((ROOT, pending, sym)) + self.structure[to]
                         for sym, to in trans[q].items()), default=INF)
-        sym = self.m.lexeme[n]
+        sym, end = self.m.lexeme[n], self.m.final[n]
+        assert sym is not None  # every node but the root is in a lexeme
         best = self._cost((n, pending, sym)) + self.structure[trans[q][sym]]
-        if pending and self.m.final[n] is not None:  # the open lexeme may end; pending starts another
-            after = trans[q][self.m.final[n]]
+        if pending and end is not None:  # the open lexeme may end; pending starts another
+            after = trans[q][end]
             best = min([best] + [self._cost((ROOT, pending, s2)) + self.structure[to]
                                  for s2, to in trans[after].items()])
         return best

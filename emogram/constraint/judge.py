@@ -95,7 +95,7 @@ def move(moves: dict, matcher: Matcher, distance: TokenDistance, state: State, i
                          matcher.accepting(new_state) and not matcher.can_continue(new_state))
         if len(moves) < VerdictCache.MAX_MOVES:
             moves[key] = found
-    return found  # type: ignore[return-value]
+    return found
 
 
 def ban_unfinishable(matcher: Matcher, cands: Candidates, moves: dict, state: State, left_after: int,

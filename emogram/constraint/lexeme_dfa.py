@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import heapq
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Mapping, Sequence
 
 from ..language.ebnf import EMOJI_RULE, Alt, Expr, Lit, Ref, Rep, Seq
 
@@ -84,7 +84,7 @@ class _NFA:
 
 
 def distances_to_accept(trans: Sequence[dict[str, int]], accepting: frozenset[int],
-                        cost: dict[str, float]) -> list[float]:
+                        cost: Mapping[str, float]) -> list[float]:
     """Cheapest way from each DFA state to an accepting one, each lexeme costing ``cost[sym]``
     (Dijkstra on the reversed graph, from every accepting state at once)."""
     back: list[list[tuple[int, float]]] = [[] for _ in trans]
@@ -92,7 +92,7 @@ def distances_to_accept(trans: Sequence[dict[str, int]], accepting: frozenset[in
         for sym, to in row.items():
             back[to].append((q, cost.get(sym, float("inf"))))
     dist = [float("inf")] * len(trans)
-    heap = [(0, q) for q in accepting]
+    heap: list[tuple[float, int]] = [(0, q) for q in accepting]
     for q in accepting:
         dist[q] = 0
     while heap:

@@ -61,6 +61,7 @@ class Matcher:
             final[at] = text
         # Content emoji: copy the minimised trie; shared sub-trees stay shared.
         trie = grammar.trie
+        assert trie is not None, "a compiled grammar has its trie"
         copied = {trie.root: ROOT}
 
         def copy(src: int) -> None:

@@ -18,13 +18,13 @@ import hashlib
 import math
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Iterator
 
 import numpy as np
 
 from ..backend import prompt_cache, setup_cache
-from ..constraint.judge import Judge, VerdictCache
+from ..constraint.judge import Judge
 from ..constraint.matcher import matcher_for
 from ..constraint import prefilter
 from ..constraint.prefilter import Candidates
@@ -33,11 +33,13 @@ from ..errors import InputError
 from ..knowledge import prompts
 from ..language.grammar import Grammar, compile_group_grammar
 from ..stats import Event, Result, Stats
-from . import choose, gloss, recall
+from . import choose, gloss, gloss_words, recall, topic_parts
 from .job import Job
 from .sampling import SamplingParams
 from .scheduler import Scheduler
-from .sequence import EmojiPhase, Phases, Sequence, ThinkPhase
+from .grammar_setup import Setup
+from .model_protocol import BackendContext, BackendModel
+from .sequence import EmojiPhase, Phase, Phases, Script, Sequence, ThinkPhase
 
 
 @dataclass(frozen=True)
@@ -60,31 +62,21 @@ class Request:
     #                                      bank alone; None: none; build_request defaults to ())
 
 
-@dataclass
-class Setup:
-    """What one (model, grammar, end texts) needs, made once."""
+# The phase factory: (candidate k, its logits' positions, stats, emit, start time) -> its script
+ScriptFactory = Callable[[int, np.ndarray, Stats, Callable[[Event], None], float], Script]
 
-    candidates: Candidates
-    pristine: object  # the grammar judge in its start state (llama.cpp's GrammarSampler)
-    verdicts: VerdictCache = field(default_factory=VerdictCache)
-    positions: dict[int, np.ndarray] = field(default_factory=dict)  # per output head
-    _piece_index: object = None
 
-    def piece_index(self):
-        """The candidates' pieces by their bytes, for glossed answers (``gloss.PieceIndex``)."""
-        if self._piece_index is None:
-            from .gloss import JOINERS
-            self._piece_index = prefilter.PieceIndex(self.candidates.pieces, self.candidates.n_content, JOINERS)
-        return self._piece_index
+@dataclass(frozen=True)
+class _Plan:
+    """One kind of answer, ready to become a job (``Engine.job``): its set-up and prompt tokens,
+    the phase factory that makes each candidate's script, and ``answer``, which reads a finished
+    script's result."""
 
-    def positions_for(self, ctx) -> np.ndarray:
-        """Where each candidate's logit is in what the scheduler hands a sequence."""
-        if not ctx.head_ok:
-            return self.candidates.tokens
-        key = id(ctx.head)
-        if key not in self.positions:
-            self.positions[key] = ctx.head.positions(self.candidates.tokens)
-        return self.positions[key]
+    setup: Setup
+    shared: tuple[int, ...]
+    own: list[int]
+    script: ScriptFactory
+    answer: Callable[[Script, Stats], Result]
 
 
 class Engine:
@@ -92,7 +84,7 @@ class Engine:
 
     MAX_SETUPS = 32
 
-    def __init__(self, model, *, slots: int = 8) -> None:
+    def __init__(self, model: BackendModel, *, slots: int = 8) -> None:
         self.model = model
         self._lock = threading.Lock()
         self._setups: collections.OrderedDict[tuple, Setup] = collections.OrderedDict()
@@ -122,13 +114,14 @@ class Engine:
     def _prefilter(self, grammar: Grammar, end_texts: tuple[str, ...]) -> Candidates:
         """The pre-filter's choice of tokens, from the set-up cache when an earlier run made it."""
         matcher = matcher_for(grammar)
-        cache = getattr(self.model, "setup_cache", None)
+        cache = self.model.setup_cache
         if cache is None:
             return prefilter.prefilter(self.model, matcher, end_texts, self.model.path.name)
 
         def build() -> dict[str, np.ndarray]:
             tokens, n_content, eog = prefilter.select(self.model, matcher, end_texts, self.model.path.name)
-            return {"tokens": tokens, "n_content": np.int64(n_content), "eog": np.int64(-1 if eog is None else eog)}
+            return {"tokens": tokens, "n_content": np.array(n_content, dtype=np.int64),
+                    "eog": np.array(-1 if eog is None else eog, dtype=np.int64)}
         name = "|".join(["prefilter", setup_cache.source_digest(prefilter),
                          hashlib.sha256(grammar.gbnf.encode()).hexdigest(), repr(end_texts)])
         got = cache.arrays(name, build)
@@ -165,8 +158,35 @@ class Engine:
         """A job decoding ``request.candidates`` answers to ``topic`` (checked, not yet submitted).
         ``batched``: its sequences may share forward passes with other batched ones (faster, but
         the text may then differ from the one-at-a-time reference); best-of-N always is."""
-        if request.plan and not request.think:
-            return self._gloss_job(topic, request, on_event, batched)
+        glossed = request.plan and not request.think
+        plan = self._glossed(topic, request) if glossed else self._plain(topic, request)
+
+        def start(ctx: BackendContext) -> list[Sequence]:
+            positions = plan.setup.positions_for(ctx)
+            emit = job.emit if request.candidates == 1 else _ignore
+            out = []
+            for k in range(request.candidates):
+                stats = Stats(load_seconds=self.model.load_info.seconds)
+                script = plan.script(k, positions, stats, emit, job.submitted)
+                out.append(Sequence(shared=plan.shared, own=plan.own, script=script, stats=stats))
+            return out
+
+        def finish(sequences: list[Sequence]) -> Result:
+            results = []
+            for seq in sequences:
+                stats, script = seq.stats, seq.script
+                stats.llama_checks = sum(j.checks for j in script.judges)
+                stats.llama_masks = sum(j.masks for j in script.judges)
+                stats.total_seconds = time.perf_counter() - job.submitted
+                results.append(plan.answer(script, stats))
+            return results[0] if len(results) == 1 else self.choose(topic, results)
+
+        # ``start`` and ``finish`` run on the scheduler's thread, once ``job`` is bound
+        job = Job(start, finish, on_event=on_event, batched=batched or request.candidates > 1)
+        return job
+
+    def _plain(self, topic: str, request: Request) -> _Plan:
+        """An answer under the request's grammar, after optional thinking (``sequence.Phases``)."""
         grammar = request.grammar
         prompt = prompts.build(self.model, topic, grammar.shape, grammar.emoji_filter,
                                think=request.think, style=request.prompt_style, examples=request.examples)
@@ -183,51 +203,36 @@ class Engine:
         filler = _geometric(grammar.emoji)
         matcher = matcher_for(grammar)
         think_tokens = self._free_text_tokens() if prompt.think else None
-        box: dict[str, Job] = {}
 
-        def start(ctx) -> list[Sequence]:
-            positions = setup.positions_for(ctx)
-            emit = box["job"].emit if request.candidates == 1 else (lambda event: None)
-            out = []
-            for k in range(request.candidates):
-                seed = _candidate_seed(request.seed, k)
-                stats = Stats(load_seconds=self.model.load_info.seconds)
-                started = box["job"].submitted
-                phases: list = []
-                if prompt.think:
-                    phases.append(ThinkPhase(
-                        tokens=think_tokens, pieces=self.model.pieces(), eog=frozenset(self.model.eog_tokens()),
-                        params=request.params, seed=_sub_seed(seed, 1), close=prompt.think_close,
-                        budget=request.max_think_tokens, start=len(shared) + len(own),
-                        tail=functools.partial(self._tail, prompt), stats=stats, emit=emit))
-                phases.append(EmojiPhase(
-                    cands=cands, positions=positions, matcher=matcher,
-                    judge=Judge(setup.pristine, setup.verdicts, cands), params=request.params,
-                    seed=_sub_seed(seed, 0), max_tokens=request.max_tokens, bias=bias, filler=filler,
-                    stats=stats, emit=emit, started=started))
-                out.append(Sequence(shared=shared, own=own, script=Phases(phases), stats=stats))
-            return out
+        def script(k: int, positions: np.ndarray, stats: Stats, emit: Callable[[Event], None],
+                   started: float) -> Phases:
+            seed = _candidate_seed(request.seed, k)
+            phases: list[Phase] = []
+            if think_tokens is not None:
+                phases.append(ThinkPhase(
+                    tokens=think_tokens, pieces=self.model.pieces(), eog=frozenset(self.model.eog_tokens()),
+                    params=request.params, seed=_sub_seed(seed, 1), close=prompt.think_close,
+                    budget=request.max_think_tokens, start=len(shared) + len(own),
+                    tail=functools.partial(self._tail, prompt), stats=stats, emit=emit))
+            phases.append(EmojiPhase(
+                cands=cands, positions=positions, matcher=matcher,
+                judge=Judge(setup.pristine, setup.verdicts, cands), params=request.params,
+                seed=_sub_seed(seed, 0), max_tokens=request.max_tokens, bias=bias, filler=filler,
+                stats=stats, emit=emit, started=started))
+            return Phases(phases)
 
-        def finish(sequences: list[Sequence]) -> Result:
-            results = []
-            for seq in sequences:
-                stats, script = seq.stats, seq.script
-                stats.llama_checks, stats.llama_masks = script.answer.judge.checks, script.answer.judge.masks
-                stats.total_seconds = time.perf_counter() - box["job"].submitted
-                think = script.think
-                results.append(Result(script.answer.text, think.text.strip() if think else "", stats,
-                                      prompt.text))
-            return results[0] if len(results) == 1 else self.choose(topic, results)
+        def answer(script: Script, stats: Stats) -> Result:
+            assert isinstance(script, Phases)
+            think = script.think
+            return Result(script.answer.text or "", think.text.strip() if think else "", stats, prompt.text)
 
-        box["job"] = job = Job(start, finish, on_event=on_event,
-                               batched=batched or request.candidates > 1)
-        return job
+        return _Plan(setup, shared, own, script, answer)
 
-    def _gloss_job(self, topic: str, request: Request, on_event, batched: bool) -> Job:
+    def _glossed(self, topic: str, request: Request) -> _Plan:
         """A glossed answer (gloss.py): words, then each part's group, joined as the model chose."""
         shape, flt = request.grammar.shape, request.grammar.emoji_filter
         group = compile_group_grammar(shape, flt)
-        recalled = recall.recall(topic, request.bank, gloss.explains(topic), frozenset(group.emoji),
+        recalled = recall.recall(topic, request.bank, topic_parts.explains(topic), frozenset(group.emoji),
                                  shape.emoji_per_group)
         prompt = prompts.build_gloss(self.model, topic, style=request.prompt_style, context=recalled.context)
         setup = self.setup(group, gloss.END_TEXTS)
@@ -236,47 +241,31 @@ class Engine:
             raise InputError(f"max_tokens={request.max_tokens} is too small for {shape.lines[0]} line(s) "
                              f"of {shape.steps[0]} group(s) in {self.model.path.name}'s tokens")
         shared, own = self._tokens(prompt)
-        self.check_room(len(shared) + len(own) + gloss.max_parts(shape) * (gloss.WORD_TOKENS + 2), request)
+        self.check_room(len(shared) + len(own) + topic_parts.max_parts(shape) * (gloss_words.WORD_TOKENS + 2), request)
         base_bias = _static_bias(cands, group, topic, request)
         filler = _geometric(group.emoji)
         word_ids, n_words, same = self._word_tokens()
         related = functools.partial(_related, allowed=frozenset(group.emoji))
-        box: dict[str, Job] = {}
 
-        def start(ctx) -> list[Sequence]:
-            positions = setup.positions_for(ctx)
-            emit = box["job"].emit if request.candidates == 1 else (lambda event: None)
-            out = []
-            for k in range(request.candidates):
-                stats = Stats(load_seconds=self.model.load_info.seconds)
-                script = gloss.Gloss(
-                    shape=shape, grammar=group, setup=setup, positions=positions, base_bias=base_bias,
-                    word_ids=word_ids, n_words=n_words, same=same, pieces=self.model.pieces(),
-                    params=request.params,
-                    seed=_candidate_seed(request.seed, k), max_tokens=request.max_tokens, related=related,
-                    lexicon_bias=request.lexicon, filler=filler, stats=stats, emit=emit,
-                    started=box["job"].submitted, min_parts=gloss.min_parts(topic),
-                    most_parts=gloss.most_parts(topic),
-                    chain_bias=gloss.chain_bias(topic),
-                    likelihood=request.candidates > 1, tokenize=self.model.tokenize,
-                    follow=recalled.follow)
-                out.append(Sequence(shared=shared, own=own, script=script, stats=stats))
-            return out
+        def script(k: int, positions: np.ndarray, stats: Stats, emit: Callable[[Event], None],
+                   started: float) -> gloss.Gloss:
+            return gloss.Gloss(
+                shape=shape, grammar=group, setup=setup, positions=positions, base_bias=base_bias,
+                word_ids=word_ids, n_words=n_words, same=same, pieces=self.model.pieces(),
+                params=request.params,
+                seed=_candidate_seed(request.seed, k), max_tokens=request.max_tokens, related=related,
+                lexicon_bias=request.lexicon, filler=filler, stats=stats, emit=emit,
+                started=started, min_parts=topic_parts.min_parts(topic),
+                most_parts=topic_parts.most_parts(topic),
+                chain_bias=topic_parts.chain_bias(topic),
+                likelihood=request.candidates > 1, tokenize=self.model.tokenize,
+                follow=recalled.follow)
 
-        def finish(sequences: list[Sequence]) -> Result:
-            results = []
-            for seq in sequences:
-                stats, script = seq.stats, seq.script
-                stats.llama_checks = sum(j.checks for j in script.judges)
-                stats.llama_masks = sum(j.masks for j in script.judges)
-                stats.total_seconds = time.perf_counter() - box["job"].submitted
-                results.append(Result(str(script.tree()), "", stats, prompt.text, script.plan,
-                                      recalled.sources))
-            return results[0] if len(results) == 1 else self.choose(topic, results)
+        def answer(script: Script, stats: Stats) -> Result:
+            assert isinstance(script, gloss.Gloss)
+            return Result(str(script.tree()), "", stats, prompt.text, script.plan, recalled.sources)
 
-        box["job"] = job = Job(start, finish, on_event=on_event,
-                               batched=batched or request.candidates > 1)
-        return job
+        return _Plan(setup, shared, own, script, answer)
 
     def _word_tokens(self) -> tuple[np.ndarray, int, np.ndarray]:
         """The tokens a glossed answer's words may use, then those ending them (computed once)."""
@@ -284,10 +273,10 @@ class Engine:
             from ..knowledge import words
 
             def build() -> dict[str, np.ndarray]:
-                ids, colons, same = gloss.word_tokens(self.model.pieces(), self.model.control_mask())
+                ids, colons, same = gloss_words.word_tokens(self.model.pieces(), self.model.control_mask())
                 return {"ids": ids, "colons": colons, "same": same}
-            cache = getattr(self.model, "setup_cache", None)
-            name = f"words|{setup_cache.source_digest(gloss, words)}"
+            cache = self.model.setup_cache
+            name = f"words|{setup_cache.source_digest(gloss_words, words)}"
             got = cache.arrays(name, build) if cache is not None else build()
             ids, colons, same = (got[k].astype(np.int32) for k in ("ids", "colons", "same"))
             self._words = (ids, len(ids) - len(colons), same)
@@ -377,6 +366,10 @@ def prepare(request: Request) -> None:
         parse_tree("", grammar=request.grammar)  # builds the grammar's parser (the text cannot parse)
     except Exception:
         pass
+
+
+def _ignore(event: Event) -> None:
+    """Where a best-of-N candidate's events go: only the chosen answer is reported."""
 
 
 def _sub_seed(seed: int | None, k: int) -> int | None:

@@ -9,8 +9,8 @@ for: on the tune half of the references, precision against people's answers rose
 with this format alone (``bench/quality.py``). The words are the plan (returned as
 ``Explanation.plan``); the answer is the emoji. Each part is three phases of one sequence:
 
-* ``WordPhase``: free text restricted to word tokens, until the model writes ``:``; a word it has
-  already used is pulled away from;
+* ``WordPhase`` (``gloss_words.py``): free text restricted to word tokens, until the model writes
+  ``:``; a word it has already used is pulled away from;
 * a group: ``EmojiPhase`` under a grammar of one group of emoji after a space, judged by
   llama.cpp like any answer, its emoji nudged toward those the lexicon (``knowledge/lexicon.py``) relates
   to the part's words; or, when the words are an emoji's own name ("lungs": 🫁), that emoji
@@ -21,14 +21,14 @@ with this format alone (``bench/quality.py``). The words are the plan (returned 
 
 The answer is then the groups joined by those operators, laid out in lines, valid by
 construction (every emoji was approved by the grammar judge, every joint is a fixed operator) and
-parsed again before it is returned.
+parsed again before it is returned. How many parts it has depends on what the topic asks
+(``topic_parts.py``).
 """
 
 from __future__ import annotations
 
 import functools
 import math
-import re
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -36,79 +36,25 @@ from typing import Callable
 
 import numpy as np
 
-from ..language.grammar import Operator, Shape
+from ..language.grammar import Grammar, Operator, Shape
 from ..language.tree import Emoji, Group, Line, Tree
 from ..stats import Event, Stats
-from .sampling import SamplingParams, log_probability, make_sampler
+from .gloss_words import ForcedWords, WordPhase, Words
+from .grammar_setup import Setup
+from .sampling import SamplingParams, make_sampler
 from .sequence import EmojiPhase, Output, Step
+from .topic_parts import MAX_PARTS, max_parts
 
 SEPARATORS = {" +": Operator.AND, " ->": Operator.LEADS_TO, " vs": Operator.VERSUS, " =": Operator.MEANS}
 END_TEXTS = tuple(SEPARATORS) + ("\n",)
-MAX_PARTS = 6  # parts of one answer at most, unless the shape requires more
 JOIN_PENALTY = 3.0  # logits off tokens that extend a finished emoji (ZWJ, skin tone) unless the lexicon
 #                     asks for it: "man" gave 👨 then 👨‍👩‍👦 (bench/quality.py, tune half)
 JOINERS = (b"\xe2\x80\x8d", b"\xf0\x9f\x8f\xbb", b"\xf0\x9f\x8f\xbc", b"\xf0\x9f\x8f\xbd",
             b"\xf0\x9f\x8f\xbe", b"\xf0\x9f\x8f\xbf")
-EXPLAIN_PARTS = 3  # parts at least for a topic to explain (see min_parts)
-PHRASE_PARTS = 3  # parts at most for a phrase (see most_parts): the corpus's rule for phrases; the
-#                   adapter, left to itself, took 14 of 108 ELCo phrases (tune half) for topics to
-#                   explain ("heavy metal": food scraps, metal ions, eat cells, cancer, detox)
-CHAIN_BIAS = 3.0  # logits toward ``->`` (leads to) between an explanation's parts (tune half: the
-#                   answers read as stages; precision 46.5% -> 47.9%, bench/quality.py)
-_ASKS = frozenset({"how", "why", "what", "when", "where", "who", "the"})
-WORD_TOKENS = 6  # tokens of one part's words at most
-WORD_PENALTY = 3.0  # logits off a word (any spelling of its stem) once a part has used it
-_WORD = re.compile(rb"^ ?[A-Za-z][a-z'-]*$")
 NAMED_SCORE = 2.0  # lexicon score from which a part's words name an emoji outright: only the
 #                    whole-name bonus reaches it ("lungs" -> 🫁 scores 2.5; the next best word
 #                    matches score ~1.3), so 1.7 to 2.4 gave the same answers on the tune half
 NAMED_MARGIN = 0.5  # ... and by this much over the runner-up (no pick among 12 equal hearts)
-
-
-def word_tokens(pieces: list[bytes], control: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(tokens a part's words may use, the tokens that end the words (those holding a colon), and
-    for each word token the index of its stem (``words.stem``, without a leading space, lower case):
-    " hearts" and "Heart" are one word, so using it once pulls away from both)."""
-    words = [t for t, p in enumerate(pieces) if not control[t] and _WORD.match(p)]
-    colons = [t for t, p in enumerate(pieces) if not control[t] and p.strip() == b":"]
-    from ..knowledge.words import stem
-    spelling: dict[str, int] = {}
-    same = np.array([spelling.setdefault(stem(pieces[t].strip().decode("ascii", "replace")), len(spelling))
-                     for t in words], dtype=np.int32)
-    return np.array(words + colons, dtype=np.int32), np.array(colons, dtype=np.int32), same
-
-
-class WordPhase:
-    """A part's words, up to the colon. Full-vocabulary logits, restricted to word tokens."""
-
-    full_logits = True
-
-    def __init__(self, gloss: "Gloss") -> None:
-        self.gloss = gloss
-        self.raw = b""
-        self.count = 0
-        self.started = time.perf_counter()
-
-    def step(self, out: Output) -> Step:
-        g = self.gloss
-        bias = g.word_bias.copy()
-        if self.count == 0:
-            bias[g.n_words:] = -np.inf  # at least one word before the colon
-        elif self.count >= WORD_TOKENS:
-            bias[:g.n_words] = -np.inf  # enough words: the colon now
-        logits = out.full()
-        i = g.word_sampler.sample(logits, bias, g.no_ban)
-        tok = int(g.word_ids[i]) if i >= 0 else int(g.word_ids[g.n_words])
-        if g.likelihood:
-            g.stats.log_likelihood += log_probability(logits[g.word_ids], max(i, 0))
-        g.stats.plan_tokens += 1
-        if i >= g.n_words or i < 0:
-            g.stats.plan_seconds += time.perf_counter() - self.started
-            return Step([tok], finished=True)
-        g.word_bias[:g.n_words][g.same == g.same[i]] -= WORD_PENALTY  # pull away from used words
-        self.raw += g.pieces[tok]
-        self.count += 1
-        return Step([tok])
 
 
 @dataclass(frozen=True)
@@ -121,19 +67,6 @@ class FollowPart:
     operator: Operator | None
     group: str | None
     hint: tuple[str, ...] = ()
-
-
-class ForcedWords:
-    """A part's words written for the model: a stage of the entry the answer follows."""
-
-    full_logits = False
-
-    def __init__(self, words: str, tokens: list[int]) -> None:
-        self.raw = words.encode()
-        self.tokens = tokens
-
-    def step(self, out: Output) -> Step:
-        return Step(list(self.tokens), finished=True)
 
 
 class NamedGroup:
@@ -195,7 +128,8 @@ class Part:
 class Gloss:
     """The script of one glossed answer (a ``sequence.Script``): words, group, separator, ..."""
 
-    def __init__(self, *, shape: Shape, grammar, setup, positions: np.ndarray, base_bias: np.ndarray,
+    def __init__(self, *, shape: Shape, grammar: Grammar, setup: Setup, positions: np.ndarray,
+                 base_bias: np.ndarray,
                  word_ids: np.ndarray, n_words: int, same: np.ndarray, pieces: list[bytes],
                  params: SamplingParams,
                  seed: int | None, max_tokens: int, related: Callable[[str], list[tuple[str, float]]],
@@ -214,11 +148,9 @@ class Gloss:
         # a judge per group, each from the grammar's start (no reference back to self: a Gloss
         # in a cycle would wait for the cyclic collector, with its ~2 MB of arrays)
         self._judge = functools.partial(Judge, setup.pristine, setup.verdicts, self.cands)
-        self.word_ids, self.n_words, self.same, self.pieces = word_ids, n_words, same, pieces
-        self.word_bias = np.zeros(len(word_ids), dtype=np.float64)
-        self.no_ban = np.zeros(len(word_ids), dtype=np.uint8)
+        self.words = Words(ids=word_ids, n_words=n_words, same=same, pieces=pieces, params=params,
+                           seed=_mix(seed, 11), likelihood=likelihood, stats=stats)
         self.params, self.seed, self.budget = params, seed, max_tokens
-        self.word_sampler = make_sampler(word_ids, params, _mix(seed, 11))
         ends = positions[self.cands.n_content:]
         self.end_sampler = make_sampler(ends, params, _mix(seed, 13))
         self.no_end_ban = np.zeros(len(ends), dtype=np.uint8)
@@ -243,8 +175,7 @@ class Gloss:
         if follow:
             self.max_parts = max_parts(shape, max(most_parts, len(follow)))
             self.min_parts = min(self.min_parts, len(follow))
-            colon = [t for t in self.word_ids[self.n_words:] if pieces[t] == b":"]
-            self._colon = int(colon[0]) if colon else int(self.word_ids[self.n_words])
+            self._colon = self.words.colon()
 
     # -- the script --
     def first(self) -> WordPhase | ForcedWords:
@@ -256,7 +187,7 @@ class Gloss:
         if self.follow and n < len(self.follow) and self.tokenize is not None:
             words = self.follow[n].words
             return ForcedWords(words, self.tokenize((" " if n else "") + words) + [self._colon])
-        return WordPhase(self)
+        return WordPhase(self.words)
 
     def _wanted_end(self) -> int | None:
         """The end the followed entry asks for after the current part: its next operator, or the
@@ -285,6 +216,7 @@ class Gloss:
             want = self._wanted_end()
             if want is not None and self._allowed_ends()[want]:
                 self.chosen_end = want
+        assert self.chosen_end is not None  # the group's end, or the separator phase's choice
         kind = self.end_kinds[self.chosen_end]
         if kind is None or self.budget < self.group_tokens:
             return None, []
@@ -352,7 +284,7 @@ class Gloss:
         elif (named := self._named(related)) is not None:
             return named
         bias = self.base_bias.copy()
-        index = self.setup.piece_index()
+        index = self.setup.piece_index(JOINERS)
         before = self.parts[-2].emoji if len(self.parts) > 1 else []
         echo = before[0].encode() if len(before) == 1 else None  # "👣 ➕ 👣" says nothing twice
         echoes = index.spelled(echo) if echo is not None else np.zeros(0, dtype=np.int64)
@@ -420,7 +352,8 @@ class Gloss:
                 lines.append([])
             lines[-1].append(part)
         return Tree(tuple(Line(tuple(Group(tuple(Emoji(e) for e in p.emoji)) for p in line),
-                               tuple(p.operator for p in line[1:])) for line in lines))
+                               tuple(p.operator for p in line[1:] if p.operator is not None))
+                    for line in lines))  # (every part after a line's first has its operator)
 
     @property
     def plan(self) -> tuple[str, ...]:
@@ -443,33 +376,3 @@ def split_group(group_text: str) -> list[str]:
 
 def _mix(seed: int | None, k: int) -> int | None:
     return None if seed is None else (seed * 1_000_003 + 7_777 + k) & ((1 << 64) - 1)
-
-
-def max_parts(shape: Shape, most: int = MAX_PARTS) -> int:
-    """Parts at most: ``most``, or more when the shape requires more; never more than it allows."""
-    return min(max(most, shape.lines[0] * shape.steps[0]), shape.lines[1] * shape.steps[1])
-
-
-def explains(topic: str) -> bool:
-    """Does the topic ask for an explanation (a process, an event, an idea) rather than a picture
-    of a phrase? A question ("how tides work"), a definite topic ("the water cycle"), a single word
-    or a longer topic does; two content words ("tiny apartment", "black holes") name a thing."""
-    from ..knowledge.words import words
-    first = re.match(r"\W*([a-z]*)", topic.lower()).group(1)  # "What's up?" -> "what"
-    return first in _ASKS or len(words(topic)) != 2
-
-
-def min_parts(topic: str) -> int:
-    """Parts an answer has at least: a phrase takes two; an explanation three (the model, left to
-    itself, stops at two for nearly everything)."""
-    return EXPLAIN_PARTS if explains(topic) else 2
-
-
-def most_parts(topic: str) -> int:
-    """Parts an answer has at most: a phrase three, as the corpus teaches; an explanation six."""
-    return MAX_PARTS if explains(topic) else PHRASE_PARTS
-
-
-def chain_bias(topic: str) -> float:
-    """Toward ``->`` between an explanation's parts, so that they read as stages in order."""
-    return CHAIN_BIAS if explains(topic) else 0.0

@@ -8,6 +8,7 @@ import time
 from typing import Callable
 
 from ..stats import Event
+from .model_protocol import BackendContext
 from .sequence import Sequence
 
 
@@ -15,7 +16,7 @@ class Job:
     """Work for the scheduler: ``start`` makes its sequences (on the scheduler's thread, once
     admitted), ``finish`` turns them, all done, into the result set on ``future``."""
 
-    def __init__(self, start: Callable[[object], list[Sequence]],
+    def __init__(self, start: Callable[[BackendContext], list[Sequence]],
                  finish: Callable[[list[Sequence]], object], *,
                  on_event: Callable[[Event], None] | None = None, batched: bool = False) -> None:
         self.start = start
@@ -26,7 +27,7 @@ class Job:
         self.sequences: list[Sequence] = []
         self.cancelled = False
         self.submitted = time.perf_counter()
-        self._scheduler = None  # the scheduler running it, once submitted (woken by ``cancel``)
+        self._wake: Callable[[], None] | None = None  # wakes the scheduler running it, once submitted
 
     def emit(self, event: Event) -> None:
         if self.on_event is not None and not self.cancelled:
@@ -39,5 +40,5 @@ class Job:
             # Settle it for ``concurrent.futures.wait``/``as_completed`` too: they count a
             # cancelled future as done only once it is "notified" (as an executor would do).
             self.future.set_running_or_notify_cancel()
-        if self._scheduler is not None:
-            self._scheduler.wake()
+        if self._wake is not None:
+            self._wake()

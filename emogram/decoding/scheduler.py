@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from ..backend.prompt_cache import PromptCache
 from ..errors import EmogramError, ModelError
 from .job import Job
+from .model_protocol import BackendContext, BackendModel
 from .sequence import Sequence
 
 
@@ -58,7 +59,7 @@ class _Output:
 
     __slots__ = ("ctx", "k")
 
-    def __init__(self, ctx, k: int) -> None:
+    def __init__(self, ctx: BackendContext, k: int) -> None:
         self.ctx, self.k = ctx, k
 
     def candidates(self):
@@ -73,7 +74,7 @@ class Scheduler:
     CELLS_PER_SEQ = 1024  # one sequence's stream: shared prefix, own prompt, thinking, answer
     KEEP_PREFIXES = 4  # evaluated prefixes kept in memory (a few MB each)
 
-    def __init__(self, model, *, slots: int = 8, prompt_cache: PromptCache | None = None) -> None:
+    def __init__(self, model: BackendModel, *, slots: int = 8, prompt_cache: PromptCache | None = None) -> None:
         self.model = model
         self.slots = slots
         self.prompt_cache = prompt_cache
@@ -83,7 +84,7 @@ class Scheduler:
         self._thread: threading.Thread | None = None
         self._closing = False
         self._want_slots = slots
-        self.ctx = None
+        self.ctx: BackendContext | None = None  # made on the decode thread (``_resize_if_idle``)
         self._prefixes: collections.OrderedDict[tuple[int, ...], _Prefix] = collections.OrderedDict()
         self._free: list[int] = []
         self._tokens_last = False
@@ -109,7 +110,7 @@ class Scheduler:
         with self._cond:
             if self._closing:
                 raise ModelError(f"model {self.model.path} is closed")
-            job._scheduler = self
+            job._wake = self.wake
             self._waiting.append(job)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="emogram-decode", daemon=True)
@@ -143,6 +144,11 @@ class Scheduler:
             self._shutdown()
 
     # -- the decode thread --
+    @property
+    def _context(self) -> BackendContext:  # on the decode thread, once ``_resize_if_idle`` made it
+        assert self.ctx is not None
+        return self.ctx
+
     def _run(self, early: bool = False) -> None:
         try:
             if early:
@@ -217,7 +223,7 @@ class Scheduler:
                     self._waiting.popleft()
                     continue
             try:
-                sequences = job.sequences or job.start(self.ctx)
+                sequences = job.sequences or job.start(self._context)
             except BaseException as exc:
                 with self._cond:
                     self._waiting.popleft()
@@ -257,9 +263,9 @@ class Scheduler:
     def _attach(self, seq: Sequence) -> None:
         """Load the sequence's shared prefix into its stream once the prefix's state exists."""
         prefix = self._prefix(seq.shared)
-        if prefix.state is None:
+        if prefix.state is None or seq.slot is None:  # (an admitted sequence has its slot)
             return
-        if not self.ctx.state_set(seq.slot, prefix.state):  # a state llama.cpp refuses: evaluate
+        if not self._context.state_set(seq.slot, prefix.state):  # a state llama.cpp refuses: evaluate
             prefix.state, prefix.fed = None, 0
             return
         seq.attached = True
@@ -268,7 +274,7 @@ class Scheduler:
             seq.stats.prompt_seconds += prefix.seconds
             prefix.seconds = 0.0
 
-    def _rows(self) -> list[tuple[int, int, int, bool, object]]:
+    def _rows(self) -> list[tuple[int, int, int | None, bool, Sequence | _Prefix]]:
         """This step's rows: (token, position, sequence id, wants output, owner).
 
         A decode is either one piece of prompt work alone (a shared prefix, a sequence's own
@@ -289,11 +295,11 @@ class Scheduler:
             self._tokens_last = False
             if loading:
                 prefix = loading[0]
-                chunk = prefix.tokens[prefix.fed:prefix.fed + self.ctx.n_batch]
-                return [(t, prefix.fed + i, self._scratch, False, prefix) for i, t in enumerate(chunk)]
+                shared = prefix.tokens[prefix.fed:prefix.fed + self._context.n_batch]
+                return [(t, prefix.fed + i, self._scratch, False, prefix) for i, t in enumerate(shared)]
             seq = prompts[0]
             self._rewind(seq)
-            chunk = seq.feed[:self.ctx.n_batch]
+            chunk = seq.feed[:self._context.n_batch]
             last = len(chunk) == len(seq.feed)
             return [(t, seq.pos + i, seq.slot, last and i == len(chunk) - 1, seq)
                     for i, t in enumerate(chunk)]
@@ -311,12 +317,12 @@ class Scheduler:
         return [(seq.feed[0], seq.pos, seq.slot, True, seq) for seq in chosen]
 
     def _rewind(self, seq: Sequence) -> None:
-        if seq.rewind is not None:
-            self.ctx.seq_rm(seq.slot, seq.rewind, -1)
+        if seq.rewind is not None and seq.slot is not None:
+            self._context.seq_rm(seq.slot, seq.rewind, -1)
             seq.rewind = None
 
     def _decode(self, rows) -> None:
-        ctx = self.ctx
+        ctx = self._context
         outputs = [r for r in rows if r[3]]
         full = any(r[4].full_logits for r in outputs)
         t0 = time.perf_counter()

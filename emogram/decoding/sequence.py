@@ -68,6 +68,9 @@ class Script(Protocol):
 
     def after(self, phase: Phase, step: Step) -> tuple[Phase | None, list[int]]: ...  # next, feed
 
+    @property
+    def judges(self) -> list[Judge]: ...  # its grammar judges, whose questions the stats count
+
     def close(self) -> None: ...
 
 
@@ -91,6 +94,10 @@ class Phases:
     @property
     def answer(self) -> "EmojiPhase":
         return self.phases[-1]  # type: ignore[return-value]
+
+    @property
+    def judges(self) -> list[Judge]:
+        return [phase.judge for phase in self.phases if isinstance(phase, EmojiPhase)]
 
     def close(self) -> None:
         for phase in self.phases:

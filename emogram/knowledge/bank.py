@@ -26,7 +26,7 @@ import os
 import re
 import threading
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Iterable, Iterator, Sequence
 
 from ..errors import InputError, InputTypeError
 
@@ -76,17 +76,26 @@ def split_sense(topic: str) -> tuple[str, str]:
     return (m.group(1), m.group(2).strip()) if m and m.group(1) else (topic, "")
 
 
+def answer_parts(answer: str) -> Iterator[tuple[int, Part]]:
+    """The parts of a glossed answer (``"a: 🅰️ -> b c: 🐝"``), numbered from 1, each checked to be
+    ``words: emoji`` as it is reached (``ValueError`` naming the part). The one reader of the
+    format: the bank (``parse_answer``) and the training corpus (``corpus.split_glossed``) each
+    add their own checks."""
+    pieces = _SPLIT.split(answer)
+    for k in range(0, len(pieces), 2):
+        words, sep, group = pieces[k].partition(": ")
+        if not sep or not words or not group or " " in group:
+            raise ValueError(f"part {k // 2 + 1} {pieces[k]!r} is not 'words: emoji'")
+        yield k // 2 + 1, Part(pieces[k - 1] if k else None, words, group)
+
+
 def parse_answer(answer: str) -> tuple[Part, ...]:
     """``"a: 🅰️ -> b c: 🐝"`` -> its parts; ``ValueError`` saying what is wrong."""
     from ..language.unicode import lookup, split_emoji
 
-    pieces = _SPLIT.split(answer)
     parts: list[Part] = []
-    for k in range(0, len(pieces), 2):
-        words, sep, group = pieces[k].partition(": ")
-        n = k // 2 + 1
-        if not sep or not words or not group or " " in group:
-            raise ValueError(f"part {n} {pieces[k]!r} is not 'words: emoji'")
+    for n, part in answer_parts(answer):
+        words, group = part.words, part.group
         if not _WORDS.fullmatch(words) or len(words.split()) > MAX_WORDS:
             raise ValueError(f"part {n}: {words!r} must be 1 to {MAX_WORDS} lower-case words")
         try:
@@ -95,7 +104,7 @@ def parse_answer(answer: str) -> tuple[Part, ...]:
             raise ValueError(f"part {n}: {group!r} is not emoji") from None
         if not 1 <= len(chars) <= 3 or any(lookup(c) is None for c in chars):
             raise ValueError(f"part {n}: {group!r} must be 1 to 3 emoji of the Unicode list")
-        parts.append(Part(pieces[k - 1] if k else None, words, group))
+        parts.append(part)
     if len(parts) > MAX_PARTS:
         raise ValueError(f"{len(parts)} parts; at most {MAX_PARTS}")
     return tuple(parts)
@@ -172,7 +181,7 @@ def bank_paths(bank: object) -> tuple[str, ...] | None:
         return None
     items: Iterable[object] = [bank] if isinstance(bank, (str, os.PathLike)) else bank  # type: ignore[assignment]
     try:
-        paths = tuple(os.fspath(p) for p in items)  # type: ignore[arg-type]
+        paths = tuple(os.fspath(p) for p in items)  # type: ignore[call-overload]
     except TypeError:
         raise InputTypeError(f"bank must be a path, a list of paths, or False, not {type(bank).__name__}") from None
     for p in paths:

@@ -277,7 +277,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote {target}")
     if args.phrase:
         for char, score in related(" ".join(args.phrase), limit=args.limit):
-            print(f"{score:6.3f}  {char}  {_lexicon().entries[_row_of(char)].name}")
+            row = _row_of(char)  # (every emoji the lexicon relates has its row)
+            print(f"{score:6.3f}  {char}  {_lexicon().entries[row].name if row is not None else ''}")
     elif not args.write:
         p.print_usage()
     return 0

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from ..errors import ModelError
-from ..language.grammar import Shape
+from ..language.grammar import Operator, Shape
 from ..language.unicode import EmojiFilter
 
 INSTRUCTION = (
@@ -70,7 +70,8 @@ def fit_example(answer: str, shape: Shape, emoji_filter: EmojiFilter) -> str | N
     allowed = set(emoji_filter.select())
     lines = []
     for line in parse_tree(answer).lines[: shape.lines[1]]:
-        groups, ops = [], []
+        groups: list[Group] = []
+        ops: list[Operator] = []
         for op, group in line.steps():
             kept = tuple(e for e in group.emoji if e.char in allowed)[: shape.emoji_per_group[1]]
             if not kept or len(groups) >= shape.steps[1]:
@@ -179,17 +180,17 @@ def _chat(model, template: str, topic: str, shape: Shape, shots, think: bool) ->
     text = text.replace(_TOPIC_MARK, topic)
     shared = len(head) if text.startswith(head) else 0
     add_bos = model.add_bos and not (bos and text.startswith(bos))
-    topic = (topic_at, len(topic))
+    span = (topic_at, len(topic))  # where the topic stands in the text
     if reasoning:
         opened = text.rstrip().endswith("<think>")
         if think:
             text += "" if opened else "<think>\n"
-            return Prompt(text, add_bos, True, "</think>", "\n\n", (), "chat", shared, *topic)
+            return Prompt(text, add_bos, True, "</think>", "\n\n", (), "chat", shared, *span)
         closed = "\n\n</think>\n\n" if opened else "<think>\n\n</think>\n\n"
-        return Prompt(text + closed, add_bos, False, "", "", (), "chat", shared, *topic)
+        return Prompt(text + closed, add_bos, False, "", "", (), "chat", shared, *span)
     if think:
-        return Prompt(text + "<think>\n", add_bos, True, "</think>", "\n\n", (), "chat", shared, *topic)
-    return Prompt(text, add_bos, False, "", "", (), "chat", shared, *topic)
+        return Prompt(text + "<think>\n", add_bos, True, "</think>", "\n\n", (), "chat", shared, *span)
+    return Prompt(text, add_bos, False, "", "", (), "chat", shared, *span)
 
 
 # --- glossed answers (gloss.py): each part named in a word or two, then its emoji -----------------

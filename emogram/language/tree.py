@@ -143,7 +143,7 @@ def parse_tree(text: str, shape: Shape | None = None, emoji_filter: EmojiFilter 
     if grammar is None:
         grammar = compile_grammar(shape or WIDEST, emoji_filter or EmojiFilter())
     try:
-        return _parser(grammar).parse(text)
+        return _parser(grammar).parse(text)  # type: ignore[return-value]  # (_ToTree builds our Tree)
     except lark.exceptions.UnexpectedCharacters as exc:
         raise ParseError(f"unexpected character {_show(text, exc.pos_in_stream)}",
                          line=exc.line, column=exc.column, char=_char_at(text, exc.pos_in_stream),

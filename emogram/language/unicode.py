@@ -241,8 +241,9 @@ class EmojiFilter:
         """Build a filter from user-facing arguments, checking each emoji is real. ``palette``,
         ``include`` and ``exclude`` take a string of emoji or any iterable of single emoji (a list,
         a set, a frozenset, a generator)."""
-        return cls(max_version=emoji_version, flags=flags, skin_tones=skin_tones, zwj=zwj,
-                   palette=palette, include=include, exclude=exclude)
+        # (the fields' types are what ``__post_init__`` makes of these arguments)
+        return cls(max_version=emoji_version, flags=flags, skin_tones=skin_tones, zwj=zwj,  # type: ignore[arg-type]
+                   palette=palette, include=include, exclude=exclude)  # type: ignore[arg-type]
 
     def admits(self, info: EmojiInfo) -> bool:
         if info.char in self.exclude:

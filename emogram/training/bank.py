@@ -114,11 +114,10 @@ def build_default():
     """The shipped bank, checked with the default model's tokenizer."""
     from emogram.backend.llama import Model
     from emogram.backend.models import resolve
-    from emogram.decoding.gloss import _WORD, WORD_TOKENS
+    from emogram.decoding.gloss_words import WORD_TOKENS, is_word_token
     model = Model(resolve().path, device="cpu")
     try:
-        pieces, control = model.pieces(), model.control_mask()
-        return build(model.tokenize, lambda t: not control[t] and bool(_WORD.match(pieces[t])), WORD_TOKENS)
+        return build(model.tokenize, is_word_token(model.pieces(), model.control_mask()), WORD_TOKENS)
     finally:
         model.close()
 

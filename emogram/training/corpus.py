@@ -24,6 +24,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..knowledge.bank import Part, answer_parts
 from .evaluation import checkout
 
 SEPARATORS = {"+": "➕", "->": "➡️", "vs": "🆚", "=": "🟰"}
@@ -35,7 +36,6 @@ _PART_WORDS = re.compile(r"[a-z][a-z'-]*(?: [a-z][a-z'-]*)*")
 CORPUS_DIR = checkout("data/corpus")
 _CONTRACTIONS = {"won't": "will not", "can't": "cannot", "n't": " not", "'re": " are", "'ll": " will",
                  "'ve": " have", "'m": " am", "'d": " would"}
-_SPLIT = re.compile(r" (\+|->|vs|=) ")
 # Words that say nothing of which topic it is ("how tides work" is "tides")
 GENERIC = frozenset("work works working happen happens form forms make makes made way ways "
                     "explain explained process thing things does do get gets".split())
@@ -50,23 +50,13 @@ class Entry:
     domain: str = ""
 
 
-@dataclass(frozen=True)
-class Part:
-    words: str
-    group: str
-    op: str | None  # the separator before this part (None for the first)
-
-
 def split_glossed(answer: str) -> list[Part]:
     """``"a: 🅰️ -> b c: 🐝"`` -> its parts; raises ``ValueError`` saying what is wrong."""
-    pieces = _SPLIT.split(answer)
     parts: list[Part] = []
-    for k in range(0, len(pieces), 2):
-        op = pieces[k - 1] if k else None
-        words, sep, group = pieces[k].partition(": ")
-        if not sep or not words or not group or ":" in group or " " in group:
-            raise ValueError(f"part {k // 2 + 1} {pieces[k]!r} is not 'words: emoji'")
-        parts.append(Part(words, group, op))
+    for n, part in answer_parts(answer):
+        if ":" in part.group:
+            raise ValueError(f"part {n} {part.words + ': ' + part.group!r} is not 'words: emoji'")
+        parts.append(part)
     return parts
 
 
@@ -191,7 +181,7 @@ def plain(entry: Entry) -> Entry:
 
 def decodable(entry: Entry, tokenize, is_word, max_tokens: int) -> list[str]:
     """Problems the word phase would have: a part's words must be word tokens only, at most
-    ``max_tokens`` of them (``decoding.gloss.WordPhase``)."""
+    ``max_tokens`` of them (``decoding.gloss_words.WordPhase``)."""
     problems = []
     for n, p in enumerate(split_glossed(entry.answer), 1):
         tokens = tokenize((" " if n > 1 else "") + p.words)
@@ -289,21 +279,21 @@ def _category(why: str) -> str:
 def build_default(directory: Path = CORPUS_DIR) -> Built:
     """The shipped corpus, built with the default model's tokenizer."""
     from emogram.training.evaluation import evaluation_topics
-    from emogram.decoding.gloss import _WORD, WORD_TOKENS
+    from emogram.decoding.gloss_words import WORD_TOKENS, is_word_token
     from emogram.backend.llama import Model
     from emogram.backend.models import resolve
     model = Model(resolve().path, device="cpu")
     try:
-        pieces, control = model.pieces(), model.control_mask()
         built = build(sorted((directory / "writers").glob("*.jsonl")), evaluation_topics(),
-                      model.tokenize, lambda t: not control[t] and bool(_WORD.match(pieces[t])), WORD_TOKENS)
+                      model.tokenize, is_word_token(model.pieces(), model.control_mask()), WORD_TOKENS)
     finally:
         model.close()
     return built
 
 
 def _report_twins(path, entries: list[Entry]) -> int:
-    bad, seen = 0, {}
+    bad = 0
+    seen: dict[frozenset[str], int] = {}  # topic -> the line it was first on
     for n, e in enumerate(entries, 1):
         key = topic_key(e.topic) or frozenset({normalise(e.topic)})
         if key in seen:

@@ -96,7 +96,7 @@ def bank_contexts(entries, seed: int, self_share: float) -> list[tuple[tuple[str
     left out, except for a ``self_share`` of them (seeded), where it is read as if retrieved: the
     adapter learns both to reason from neighbours and to keep to an entry that fits."""
     import numpy as np
-    from ..decoding.gloss import explains
+    from ..decoding.topic_parts import explains
     from ..decoding.recall import NEIGHBOURS, _plain_topic
     from ..knowledge.bank_search import search_for
     search = search_for(())

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from emogram import EmojiFilter, Explainer, InputError, compile_grammar, parse
-from emogram.decoding import gloss
+from emogram.decoding import gloss, topic_parts
 from emogram.decoding.engine import Request
 from emogram.decoding.sampling import SamplingParams
 from emogram.language.grammar import Shape, compile_group_grammar
@@ -78,7 +78,7 @@ def test_the_default_is_glossed_and_its_plan_names_each_group(gemma):
     e = ex.explain("how a bicycle works", seed=3)
     assert_valid(e, max_tokens=96)
     groups = [g for line in e.lines for g in line.groups]
-    assert len(e.plan) == len(groups) >= gloss.min_parts("how a bicycle works")
+    assert len(e.plan) == len(groups) >= topic_parts.min_parts("how a bicycle works")
     assert all(word.strip() and ":" not in word for word in e.plan)
     streamed = "".join(piece for piece in ex.stream("how a bicycle works", seed=3)
                        if isinstance(piece, str))
@@ -141,9 +141,9 @@ def test_candidates_decode_side_by_side_and_return_a_valid_answer(gemma):
 def test_topics_to_explain_are_told_from_phrases(topic, explanation):
     """A question or a definite topic is explained in three parts at least, joined toward ``->``;
     a two-word phrase is pictured in two."""
-    assert gloss.explains(topic) is explanation
-    assert gloss.min_parts(topic) == (gloss.EXPLAIN_PARTS if explanation else 2)
-    assert (gloss.chain_bias(topic) > 0) is explanation
+    assert topic_parts.explains(topic) is explanation
+    assert topic_parts.min_parts(topic) == (topic_parts.EXPLAIN_PARTS if explanation else 2)
+    assert (topic_parts.chain_bias(topic) > 0) is explanation
 
 
 def test_chain_bias_joins_an_explanations_parts_with_leads_to(gemma, monkeypatch):
@@ -155,7 +155,7 @@ def test_chain_bias_joins_an_explanations_parts_with_leads_to(gemma, monkeypatch
     ex = Explainer("gemma3-270m", adapter=False)
 
     def operators(bias: float) -> set:
-        monkeypatch.setattr(gloss, "CHAIN_BIAS", bias)
+        monkeypatch.setattr(topic_parts, "CHAIN_BIAS", bias)
         return {op for t in topics for line in ex.explain(t, seed=0).lines for op in line.operators}
 
     assert operators(1e3) == {Operator.LEADS_TO}
@@ -271,7 +271,7 @@ def test_a_phrase_gets_three_parts_at_most(gemma):
     """The adapter, left to itself, took these two-word phrases (ELCo, tune half) for topics to
     explain and wrote four or five parts ("heavy metal": food scraps, metal ions, eat cells, cancer,
     detox); a phrase keeps to the corpus's two or three."""
-    assert gloss.most_parts("how tides work") == gloss.MAX_PARTS > gloss.PHRASE_PARTS == 3
+    assert topic_parts.most_parts("how tides work") == topic_parts.MAX_PARTS > topic_parts.PHRASE_PARTS == 3
     for topic in ("heavy metal", "critical stage", "common procedure", "internal mechanism"):
         e = Explainer("gemma3-270m").explain(topic, seed=0)
         assert 2 <= len(e.plan) <= 3, (topic, e.plan)

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from emogram import EmojiFilter, GrammarError, InputError, Shape, compile_grammar
-from emogram.backend.llama import GrammarSampler
+from emogram.backend.grammar_sampler import GrammarSampler
 from emogram.language.grammar import generated_files, inventory_gbnf, inventory_lark
 from emogram.language.unicode import inventory
 
