@@ -47,7 +47,7 @@ from llama_cpp import Llama, LlamaGrammar  # noqa: E402
 from emogram import compile_grammar  # noqa: E402
 from emogram.api import _engine_for, build_request  # noqa: E402
 from emogram.backend import forward_thread, models  # noqa: E402
-from emogram.backend.llama import GrammarSampler  # noqa: E402
+from emogram.backend.grammar_sampler import GrammarSampler  # noqa: E402
 from emogram.backend.machine import native_available, use_extra_buffers  # noqa: E402
 from emogram.decoding.sampling import SamplingParams, make_sampler  # noqa: E402
 from emogram.knowledge import prompts  # noqa: E402

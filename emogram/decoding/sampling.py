@@ -39,7 +39,7 @@ MAX_TOP_K = 2**31 - 1  # the C sampler's int; any top_k at or above the candidat
 @dataclass(frozen=True)
 class SamplingParams:
     """Sampling knobs. The defaults were chosen with bench/quality.py on the public topic set (the
-    README has the table): with them the default model writes about half its emoji on-topic and
+    docs/tuning.md has the table): with them the default model writes about half its emoji on-topic and
     repeats under 5% of its groups (from 40% and 16% before any steering)."""
 
     temperature: float = 0.3

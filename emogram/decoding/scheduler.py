@@ -26,7 +26,7 @@ seed gives the same text whether or not other calls, threads or streams share th
 token, but ggml's kernels for wider batches round differently and depend on the batch's make-up;
 so only jobs that asked for throughput (``explain_many``, ``explain_iter``, ``candidates=N``: a
 ``batched`` job) share decodes, and their texts can differ from the one-at-a-time reference
-(the README gives the measured share).
+(docs/guide.md gives the measured share).
 """
 
 from __future__ import annotations
