@@ -11,7 +11,7 @@ import pytest
 
 from emogram.errors import EmogramError, InputError
 from emogram.knowledge import bank
-from emogram.knowledge.bank import BankError
+from emogram.knowledge.bank import BankError, answer_parts
 
 GOOD = {"topic": "how a hot air balloon rises",
         "answer": "burner: 🔥 -> air heats: ♨️ -> hot air lighter: 🪶 -> balloon rises: 🎈⬆️"}
@@ -115,3 +115,11 @@ def test_the_shipped_bank_is_read_on_first_use():
              "print('emogram.knowledge.bank' in sys.modules, 'sqlite3' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+@pytest.mark.parametrize("answer", ["a: 🅰️ 🐝", "a: 🅰️ -> b: 🐝 🐝", "a 🅰️", "a: 🅰️ -> : 🐝", "a: 🅰️ -> b: "])
+def test_the_one_reader_of_the_format_refuses_a_part_that_is_not_words_then_one_group(answer):
+    """``answer_parts`` is the reader the bank and the corpus share: a space inside a part's emoji
+    (two groups where the format has one), no colon, no words or no emoji is refused there."""
+    with pytest.raises(ValueError, match="is not 'words: emoji'"):
+        list(answer_parts(answer))
