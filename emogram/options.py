@@ -67,12 +67,13 @@ def build_request(**options: object) -> Request:
 
 REQUEST_FIELDS = {f.name for f in dataclasses.fields(Request)}  # the options the request holds as given
 SAMPLING_KNOBS = tuple(f.name for f in dataclasses.fields(SamplingParams) if f.name != "partial_penalty")
+SHAPE_COUNTS = tuple(f.name for f in dataclasses.fields(Shape) if f.name != "operators")  # lines, steps, ...
 
 
 def _shape(raw: dict) -> Shape:
     """The shape options (``Shape`` checks the counts); operators as a str of emoji, one
     ``Operator``, or an iterable of them."""
-    shape_args = {name: raw[name] for name in ("lines", "steps", "emoji_per_group") if raw[name] is not None}
+    shape_args = {name: raw[name] for name in SHAPE_COUNTS if raw[name] is not None}
     operators = raw["operators"]
     if operators is not None:
         if isinstance(operators, str):
