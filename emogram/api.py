@@ -147,7 +147,7 @@ class Explainer:
         work = [(k, t, None if seed is None else seed + k) for k, t in enumerate(items)]
         out: list[Explanation | None] = [None] * len(items)
         for done, (k, result) in enumerate(self._run_many(work, base, size, strict=True), 1):
-            out[k] = result  # type: ignore[assignment]
+            out[k] = result
             if show:
                 _progress(done, len(items), items[k])
         if show and items:

@@ -234,7 +234,9 @@ def _batch(argv: Sequence[str], served: bool = False) -> int:
     args = _batch_parser().parse_args(argv)
     import warnings
     from .jobs.batching import batch
-    warnings.showwarning = lambda message, *rest, **kw: sys.stderr.write(f"emogram: warning: {message}\n")
+    def show_warning(message: Warning | str, *rest: object, **kw: object) -> None:
+        sys.stderr.write(f"emogram: warning: {message}\n")
+    warnings.showwarning = show_warning
     opts = flag_values(args, BATCH)
     seed = opts.pop("seed", None)
     with batch(args.input, args.output, column=args.column, input_format=args.input_format,
@@ -272,6 +274,7 @@ def _grammar(argv: Sequence[str], served: bool = False) -> int:
     sys.stdout.write(grammar.lark if args.lark else grammar.gbnf)
     if args.stats:
         s = grammar.stats
+        assert s is not None  # compile_grammar always measures the grammar it makes
         from .language.grammar import describe_version
         sys.stderr.write(f"{describe_version(grammar.emoji_filter)}: {s.emoji} emoji, {s.gbnf_rules} GBNF rules, {s.root_alternatives} root "
                          f"alternatives, {s.gbnf_bytes} bytes GBNF, {s.lark_bytes} bytes lark, "

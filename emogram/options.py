@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import unicodedata
-from typing import Any
+from typing import Any, cast
 
 from .decoding.engine import Request
 from . import checks
@@ -81,7 +81,7 @@ def _shape(raw: dict) -> Shape:
         elif isinstance(operators, Operator):
             operators = [operators]
         try:
-            shape_args["operators"] = tuple(operators)  # type: ignore[arg-type]
+            shape_args["operators"] = tuple(operators)
         except TypeError:
             raise InputTypeError(f"operators must be a str of operator emoji or an iterable of "
                                  f"them, not {type(operators).__name__}") from None
@@ -97,7 +97,9 @@ def _emoji_filter(raw: dict, version: object) -> EmojiFilter:
         if palette is not None or version not in (UNSET, None) or exclude is not None:
             raise InputError("give either emoji_filter or palette/emoji_version/exclude, not both")
         return flt
-    flt = EmojiFilter.make(emoji_version=emoji_version_for(version, palette), palette=palette,
+    # the version as the caller gave it: EmojiFilter.make checks its type and value
+    wanted = cast("str | float | None", emoji_version_for(version, palette))
+    flt = EmojiFilter.make(emoji_version=wanted, palette=palette,
                            exclude=exclude or ())
     if flt.palette is not None and not flt.palette:
         raise InputError("palette is empty; give at least one emoji (e.g. palette='🍎🍌🍇')")

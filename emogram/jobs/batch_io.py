@@ -18,8 +18,9 @@ import sys
 from dataclasses import asdict, dataclass
 from enum import Enum
 from pathlib import Path
-from typing import Any, Iterable, Iterator, TextIO
+from typing import Any, Iterable, Iterator, TextIO, cast
 
+fcntl: Any
 try:
     import fcntl
 except ImportError:  # Windows: no advisory lock; do not run two jobs on one output there
@@ -70,7 +71,8 @@ def read_rows(source: str | os.PathLike[str] | TextIO | Iterable[str], *, column
             handle.close()
             raise
     if isinstance(source, io.TextIOBase):
-        return _rows(source, "lines" if input_format == "auto" else input_format, column, "input")
+        fmt = "lines" if input_format == "auto" else input_format
+        return _rows(cast(TextIO, source), fmt, column, "input")
     if isinstance(source, (bytes, bytearray)) or not hasattr(source, "__iter__"):
         raise InputTypeError(f"topics must be a file path or an iterable of str, not {type(source).__name__}")
     if column is not None or input_format not in ("auto", "lines"):
@@ -122,8 +124,8 @@ def _jsonl_rows(handle: TextIO, column: str) -> Iterator[Row]:
         raw = line.strip()
         try:
             value = json.loads(raw)
-        except ValueError as exc:
-            yield Row(k, raw, f"line {k} is not JSON ({exc.msg})")
+        except ValueError as exc:  # JSONDecodeError, or a number too long to convert
+            yield Row(k, raw, f"line {k} is not JSON ({getattr(exc, 'msg', exc)})")
             continue
         if isinstance(value, dict):
             if column not in value:

@@ -27,7 +27,7 @@ import os
 import secrets
 import sys
 import time
-from typing import Callable, Iterable, Iterator, TextIO
+from typing import Any, Callable, Generator, Iterable, Iterator, TextIO
 
 from ..checks import seed as check_seed, whole
 from ..defaults import MAX_BATCH_SIZE
@@ -104,7 +104,7 @@ class BatchRun:
         self.seconds = 0.0
         self._runner, self._options, self._model, self._threads = runner, options, model, threads
         self._progress = progress
-        self._gen: Iterator[BatchRecord] | None = None
+        self._gen: Generator[BatchRecord, None, None] | None = None
 
     def __iter__(self) -> "BatchRun":
         return self
@@ -114,7 +114,7 @@ class BatchRun:
             self._gen = self._drive()
         return next(self._gen)
 
-    def _drive(self) -> Iterator[BatchRecord]:
+    def _drive(self) -> Generator[BatchRecord, None, None]:
         start = time.monotonic()
         bar = Progress(self.total, self.already_done) if self._progress else None
         try:
@@ -222,7 +222,8 @@ def batch(topics: str | os.PathLike[str] | TextIO | Iterable[str], output: str |
         writer.close()
         raise
     show = sys.stderr.isatty() if progress is None else bool(progress)
-    call = dict(model=model, device=device, adapter=adapter, options=options, batch_size=batch_size)
+    call: dict[str, Any] = dict(model=model, device=device, adapter=adapter, options=options,
+                                batch_size=batch_size)
     if ray is not None:
         from . import ray_batch
         runner, threads = ray_batch.runner(ray, workers=workers, threads=threads, chunk_size=chunk_size,
@@ -231,7 +232,7 @@ def batch(topics: str | os.PathLike[str] | TextIO | Iterable[str], output: str |
         size = chunk_size or DEFAULT_CHUNK
         runner = lambda todo: _run_here(todo, threads=threads, chunk_size=size, **call)  # noqa: E731
     else:
-        size = chunk_size or spread_chunk(len(tasks), workers)
+        size = chunk_size or spread_chunk(len(tasks), workers or 1)  # an int here: divide_cores set it
         runner = lambda todo: _run_processes(todo, workers=workers, threads=threads,  # noqa: E731
                                              chunk_size=size, **call)
     return BatchRun(tasks, writer, runner, options=opts, model=model_name, threads=threads,

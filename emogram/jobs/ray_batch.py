@@ -150,7 +150,7 @@ def runner(address: str, *, model, device: str, adapter, workers: int | None, th
     return run, threads
 
 
-def _emogram_cause(exc: BaseException) -> EmogramError | None:
+def _emogram_cause(exc: BaseException | None) -> EmogramError | None:
     """The EmogramError (e.g. a ModelError in an actor's constructor) behind a Ray error, if any."""
     seen = set()
     while exc is not None and id(exc) not in seen:
