@@ -47,13 +47,10 @@ from .topic_parts import MAX_PARTS, max_parts
 
 SEPARATORS = {" +": Operator.AND, " ->": Operator.LEADS_TO, " vs": Operator.VERSUS, " =": Operator.MEANS}
 END_TEXTS = tuple(SEPARATORS) + ("\n",)
-JOIN_PENALTY = 3.0  # logits off tokens that extend a finished emoji (ZWJ, skin tone) unless the lexicon
-#                     asks for it: "man" gave 👨 then 👨‍👩‍👦 (bench/quality.py, tune half)
+JOIN_PENALTY = 3.0  # logits off tokens that extend a finished emoji (ZWJ, skin tone); docs/tuning.md
 JOINERS = (b"\xe2\x80\x8d", b"\xf0\x9f\x8f\xbb", b"\xf0\x9f\x8f\xbc", b"\xf0\x9f\x8f\xbd",
             b"\xf0\x9f\x8f\xbe", b"\xf0\x9f\x8f\xbf")
-NAMED_SCORE = 2.0  # lexicon score from which a part's words name an emoji outright: only the
-#                    whole-name bonus reaches it ("lungs" -> 🫁 scores 2.5; the next best word
-#                    matches score ~1.3), so 1.7 to 2.4 gave the same answers on the tune half
+NAMED_SCORE = 2.0  # lexicon score from which a part's words name an emoji outright; docs/tuning.md
 NAMED_MARGIN = 0.5  # ... and by this much over the runner-up (no pick among 12 equal hearts)
 
 

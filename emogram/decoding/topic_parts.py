@@ -11,11 +11,8 @@ from ..language.grammar import Shape
 
 MAX_PARTS = 6  # parts of one answer at most, unless the shape requires more
 EXPLAIN_PARTS = 3  # parts at least for a topic to explain (see min_parts)
-PHRASE_PARTS = 3  # parts at most for a phrase (see most_parts): the corpus's rule for phrases; the
-#                   adapter, left to itself, took 14 of 108 ELCo phrases (tune half) for topics to
-#                   explain ("heavy metal": food scraps, metal ions, eat cells, cancer, detox)
-CHAIN_BIAS = 3.0  # logits toward ``->`` (leads to) between an explanation's parts (tune half: the
-#                   answers read as stages; precision 46.5% -> 47.9%, bench/quality.py)
+PHRASE_PARTS = 3  # parts at most for a phrase (the corpus's rule; see most_parts, docs/tuning.md)
+CHAIN_BIAS = 3.0  # logits toward ``->`` between an explanation's parts: stages; docs/tuning.md
 _ASKS = frozenset({"how", "why", "what", "when", "where", "who", "the"})
 _FIRST_WORD = re.compile(r"\W*([a-z]*)")
 

@@ -29,16 +29,11 @@ from .bank import Entry, shipped_entries, split_sense, user_entries
 from .words import base_form, tokens, words
 
 MATCH = 0.8  # overlap from which a hit is the same topic (the answer follows it) ...
-LEAD_MATCH, LEAD = 0.6, 0.3  # ... or from which it is, when it leads every other entry by LEAD
-#   (calibrated on the tune halves of the paraphrase set and the uncovered queries,
-#   bench/bank_recall.py --calibrate: 0.62 alone followed the wrong entry for 9% of paraphrases and
-#   for 23% of uncovered queries; this rule for 2.6% and 2.3%, following the right one for 45%)
-RELATED = 0.4  # overlap from which a hit is read by the model as a neighbour (tune half: 0.25 read
-#                "the life cycle of a cell" for a star's; stage recall fell 39% -> 35%)
+LEAD_MATCH, LEAD = 0.6, 0.3  # ... or when it leads every other entry by LEAD (docs/tuning.md)
+RELATED = 0.4  # overlap from which a hit is read by the model as a neighbour (docs/tuning.md)
 BODY_WEIGHT = 0.3  # BM25 weight of an entry's answer words against its topic's
 POOL = 40  # BM25 candidates ranked again
-BM25_SHARE = 0.5  # weight of BM25 beside the overlap when ranking (tune half of the paraphrase
-#                   set: recall@3 88.5% with overlap alone, 91.1% with this; 0.3 gave 90.1%)
+BM25_SHARE = 0.5  # weight of BM25 beside the overlap when ranking (docs/tuning.md)
 # Verbs and fillers that say how a topic is asked, not which topic it is
 _ASKING = frozenset("work works working worked happen happens happened happening make makes made "
                     "making way ways explain explained process thing things get gets got use used "
