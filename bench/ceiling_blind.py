@@ -3,6 +3,8 @@ beside emogram's own without the bank, A/B shuffled, for fresh readers.
 
     python bench/ceiling_blind.py check                # the strong model's answers are valid emogram text
     python bench/ceiling_blind.py answers              # emogram's answers (bank and no bank), ~5 min
+    python bench/ceiling_blind.py answers --before bench/results/ceiling-2026-12-07-first/emogram_answers.json
+                                                       # (b) against those recorded answers instead
     python bench/ceiling_blind.py sheet                # the reading sheet and its key (seeded)
     python bench/ceiling_blind.py score RATINGS.json...  # counts per comparison and reader
 
@@ -10,7 +12,8 @@ Comparisons (each a list of pairs; which answer is A is drawn by the seed, half 
   (a) ceiling    the ceiling set's 100 held-out topics (bench/references/ceiling.json, none in the
                  bank): emogram (default, with the bank) against the strong model's answer
                  (ceiling_answers.json, written from the topic and the format rules alone)
-  (b) before     the same topics: emogram against emogram with bank=False (main before the bank)
+  (b) before     the same topics: emogram against emogram with bank=False (main before the bank;
+                 --before FILE takes them from an earlier run, e.g. one with the adapter of then)
   (c) bank       paraphrased bank topics (held-out half of paraphrases.json, the first 60 whose
                  entry is in the bank): emogram against the strong model's answer to the same query
                  (ceiling_paraphrase_answers.json)
@@ -78,9 +81,13 @@ def answers(args) -> int:
     ceiling = [it["topic"] for it in json.loads((REFS / "ceiling.json").read_text(encoding="utf-8"))["items"]]
     out: dict = {"ceiling": {}, "before": {}, "bank": {}}
     started = time.perf_counter()
+    before = json.loads(Path(args.before).read_text(encoding="utf-8"))["before"] if args.before else None
     for t in ceiling:
         e = ex.explain(t, seed=0)
         out["ceiling"][t] = {"text": str(e), "plan": list(e.plan), "sources": [s.to_dict() for s in e.sources]}
+        if before is not None:
+            out["before"][t] = before[t]
+            continue
         e = ex.explain(t, seed=0, bank=False)
         out["before"][t] = {"text": str(e), "plan": list(e.plan)}
     for it in paraphrase_items():
@@ -167,7 +174,8 @@ def main(argv=None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("check", help="check the strong model's answers (ceiling_answers.json)")
-    sub.add_parser("answers", help="emogram's answers for the three comparisons")
+    a = sub.add_parser("answers", help="emogram's answers for the three comparisons")
+    a.add_argument("--before", help="take comparison (b)'s answers from this earlier emogram_answers.json")
     s = sub.add_parser("sheet", help="the reading sheet and its key")
     s.add_argument("--seed", type=int, default=29)
     c = sub.add_parser("score", help="counts from the readers' files")

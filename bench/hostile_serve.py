@@ -8,6 +8,12 @@ answer is the one this process computes itself; and the server's memory before a
 
     python bench/hostile_serve.py                  # prints a table
     python bench/hostile_serve.py --out bench/results/hostile-serve-DATE.md
+    python bench/hostile_serve.py --distinct --cold  # 16 different topics, nothing kept from solo runs
+
+The default barrage is the test suite's: four commands, four times each. The server keeps the state
+of the bank entries a recent topic read (16 prompt prefixes), so a topic asked again skips them; with
+``--distinct`` every command is another topic, and with ``--cold`` the server is restarted before each
+barrage and a command's solo time is its first, cold run: nothing any command reads was kept.
 """
 
 from __future__ import annotations
@@ -29,6 +35,11 @@ sys.path.insert(0, str(HERE.parent))
 
 SHORT = ["--lines", "1", "--steps", "1", "--emoji-per-group", "1", "--no-stream", "-v"]
 TOPICS = [("tides", 1), ("bees", 2), ("volcanoes", 3), ("how the heart works", 4)]
+DISTINCT = [("tides", 1), ("bees", 2), ("volcanoes", 3), ("how the heart works", 4), ("how rainbows form", 5),
+            ("why the sky is blue", 6), ("how a fridge keeps food cold", 7), ("how vaccines work", 8),
+            ("how bread rises", 9), ("how a bicycle stays upright", 10), ("why leaves fall in autumn", 11),
+            ("how earthquakes happen", 12), ("how the internet sends a message", 13), ("how a rocket reaches orbit", 14),
+            ("how coral reefs grow", 15), ("why we dream", 16)]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,8 +48,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--clients", type=int, default=16)
     p.add_argument("--silent", type=int, default=50)
     p.add_argument("--rounds", type=int, default=3, help="barrages, one after another (default 3)")
+    p.add_argument("--distinct", action="store_true", help="16 different topics instead of 4 asked 4 times")
+    p.add_argument("--cold", action="store_true",
+                   help="restart the server before each barrage; solo time = a command's first, cold run")
     p.add_argument("--out", type=Path)
     args = p.parse_args(argv)
+    topics = DISTINCT[:args.clients] if args.distinct else TOPICS
     folder = Path(tempfile.mkdtemp(prefix="emogram-hostile-"))
     folder.chmod(0o700)
     neutral = Path(tempfile.mkdtemp(prefix="emogram-neutral-"))
@@ -52,10 +67,19 @@ def main(argv: list[str] | None = None) -> int:
                            cwd=neutral, capture_output=True, text=True, timeout=600)
         return time.perf_counter() - start, "served by:" in r.stderr, r.returncode, r.stdout
 
-    proc = subprocess.Popen([sys.executable, "-m", "emogram", "serve", "--idle", "10"], env=env, cwd=neutral,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    line = proc.stderr.readline()
-    assert "listening on" in line, line
+    def start_server() -> subprocess.Popen:
+        proc = subprocess.Popen([sys.executable, "-m", "emogram", "serve", "--idle", "10"], env=env, cwd=neutral,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        line = proc.stderr.readline()
+        assert "listening on" in line, line
+        return proc
+
+    def stop_server(proc: subprocess.Popen) -> None:
+        subprocess.run([sys.executable, "-m", "emogram", "serve", "--stop"], env=env, cwd=neutral,
+                       capture_output=True, timeout=60)
+        proc.wait(timeout=60)
+
+    proc = start_server()
 
     def rss() -> float:
         for row in Path(f"/proc/{proc.pid}/status").read_text().splitlines():
@@ -64,24 +88,31 @@ def main(argv: list[str] | None = None) -> int:
         return float("nan")
 
     try:
-        own = {job: command(*job, where={**env, server.ENV_SERVE: "0"})[3] for job in TOPICS}  # in its own process
+        own = {job: command(*job, where={**env, server.ENV_SERVE: "0"})[3] for job in topics}  # in its own process
         solo = {}
-        for job in TOPICS:  # each alone, served; the faster of two
-            runs = [command(*job) for _ in range(2)]
+        for job in topics:  # each alone, served; the faster of two (--cold: the first)
+            runs = [command(*job) for _ in range(1 if args.cold else 2)]
             assert all(r[1] and r[2] == 0 and r[3] == own[job] for r in runs), runs
             solo[job] = min(r[0] for r in runs)
         before = rss()
-        rounds = [barrage_round(args, folder, neutral, env, command, solo, own, server) for _ in range(args.rounds)]
+        rounds, alive = [], True
+        for _ in range(args.rounds):
+            if args.cold:  # a fresh server: no prompt prefix kept from the solo runs or the last round
+                alive = alive and proc.poll() is None
+                stop_server(proc)
+                proc = start_server()
+            rounds.append(barrage_round(args, folder, neutral, env, command, solo, own, server, topics))
         after = rss()
-        alive = proc.poll() is None
+        alive = alive and proc.poll() is None
     finally:
-        subprocess.run([sys.executable, "-m", "emogram", "serve", "--stop"], env=env, cwd=neutral,
-                       capture_output=True, timeout=60)
-        proc.wait(timeout=60)
+        stop_server(proc)
     uptime = Path("/proc/loadavg").read_text().split()[:3] if Path("/proc/loadavg").exists() else []
     lines = [f"# emogram serve under hostile clients ({time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, "
              f"load average {' '.join(uptime)} at the end)", "",
-             "Solo served times (each command alone, the faster of two, whole process): "
+             f"Barrage: {'16 different topics' if args.distinct else 'four topics, four times each'}"
+             f"{'; the server restarted before each barrage, solo times cold' if args.cold else ''}.", "",
+             "Solo served times (each command alone, " + ("its first run" if args.cold else "the faster of two")
+             + ", whole process): "
              + ", ".join(f"{j[0]} {t:.2f} s" for j, t in solo.items()), ""]
     for k, r in enumerate(rounds, 1):
         lines.append(f"Round {k}: {r['summary']}")
@@ -96,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def barrage_round(args, folder, neutral, env, command, solo, own, server) -> dict:
+def barrage_round(args, folder, neutral, env, command, solo, own, server, topics) -> dict:
     silent = []
     for _ in range(args.silent):
         conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -125,7 +156,7 @@ def barrage_round(args, folder, neutral, env, command, solo, own, server) -> dic
             dripped["cut_after"] = time.perf_counter() - start
     dripper = threading.Thread(target=drip, daemon=True)
     dripper.start()
-    jobs = [TOPICS[k % len(TOPICS)] for k in range(args.clients)]
+    jobs = [topics[k % len(topics)] for k in range(args.clients)]
     start = time.perf_counter()
     with ThreadPoolExecutor(len(jobs)) as pool:
         results = list(pool.map(lambda job: command(*job), jobs))

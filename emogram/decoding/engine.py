@@ -77,6 +77,7 @@ class _Plan:
     own: list[int]
     script: ScriptFactory
     answer: Callable[[Script, Stats], Result]
+    persist: bool = True  # the shared prefix may go to the prompt cache on disk (Prompt.persist_shared)
 
 
 class Engine:
@@ -168,7 +169,8 @@ class Engine:
             for k in range(request.candidates):
                 stats = Stats(load_seconds=self.model.load_info.seconds)
                 script = plan.script(k, positions, stats, emit, job.submitted)
-                out.append(Sequence(shared=plan.shared, own=plan.own, script=script, stats=stats))
+                out.append(Sequence(shared=plan.shared, own=plan.own, script=script, stats=stats,
+                                    persist=plan.persist))
             return out
 
         def finish(sequences: list[Sequence]) -> Result:
@@ -259,13 +261,13 @@ class Engine:
                 most_parts=topic_parts.most_parts(topic),
                 chain_bias=topic_parts.chain_bias(topic),
                 likelihood=request.candidates > 1, tokenize=self.model.tokenize,
-                follow=recalled.follow)
+                follow=recalled.follow, known=recalled.known)
 
         def answer(script: Script, stats: Stats) -> Result:
             assert isinstance(script, gloss.Gloss)
             return Result(str(script.tree()), "", stats, prompt.text, script.plan, recalled.sources)
 
-        return _Plan(setup, shared, own, script, answer)
+        return _Plan(setup, shared, own, script, answer, prompt.persist_shared)
 
     def _word_tokens(self) -> tuple[np.ndarray, int, np.ndarray]:
         """The tokens a glossed answer's words may use, then those ending them (computed once)."""

@@ -135,7 +135,7 @@ class Gloss:
                  min_parts: int = 1, most_parts: int = MAX_PARTS, chain_bias: float = 0.0,
                  likelihood: bool = False,
                  tokenize: Callable[[str], list[int]] | None = None,
-                 follow: tuple[FollowPart, ...] = ()) -> None:
+                 follow: tuple[FollowPart, ...] = (), known: tuple[FollowPart, ...] = ()) -> None:
         from ..constraint.judge import Judge
         from ..constraint.matcher import matcher_for
         self.shape, self.setup, self.positions, self.base_bias = shape, setup, positions, base_bias
@@ -169,6 +169,9 @@ class Gloss:
         self.group_tokens = math.ceil(self.cands.min_answer_tokens)  # the fewest one group can take
         self.lead = False
         self.follow = follow  # the stages of a bank entry on the same topic, kept to in order
+        self.known: dict[str, FollowPart] = {}  # the neighbours' stages by words: a copied part's group
+        for part in known:
+            self.known.setdefault(part.words, part)
         if follow:
             self.max_parts = max_parts(shape, max(most_parts, len(follow)))
             self.min_parts = min(self.min_parts, len(follow))
@@ -273,6 +276,7 @@ class Gloss:
     def _group(self) -> EmojiPhase | NamedGroup:
         cands = self.cands
         stage = self.follow[len(self.parts) - 1] if len(self.parts) <= len(self.follow) else None
+        stage = stage or self.known.get(self.parts[-1].words)  # words copied from a neighbour
         if stage is not None and stage.group is not None and (given := self._given(stage.group)) is not None:
             return given
         related = self.related(self.parts[-1].words) if self.lexicon_bias else []

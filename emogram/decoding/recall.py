@@ -7,9 +7,11 @@ one explains the same topic, and the neighbouring entries the model reads before
   the model's pick under the grammar, nudged toward the entry's emoji that pass. Nothing skips the
   grammar: the answer is parsed against it as every answer is.
 * **Neighbours** (``Hit.related``): up to ``NEIGHBOURS`` entries, written before the topic as earlier
-  answers, the closest last. Only for a topic to explain: a phrase ("big city") takes its own phrase
-  entry or none, since a neighbour sharing one word ("big or small") is copied, and an explanation
-  is another topic ("cold feet" is not "why cold feet keep you awake").
+  answers, the closest last. A part whose words the model copies from a neighbour takes that
+  neighbour's group as a followed stage would (``Recalled.known``): the bank's reviewed emoji for
+  the same words, rather than the model's pick. Only for a topic to explain: a phrase ("big city")
+  takes its own phrase entry or none, since a neighbour sharing one word ("big or small") is
+  copied, and an explanation is another topic ("cold feet" is not "why cold feet keep you awake").
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ class Recalled:
     context: tuple[tuple[str, str], ...] = ()  # (topic, glossed answer), read before the topic
     follow: tuple[FollowPart, ...] = ()  # the stages kept to (empty: none)
     sources: tuple[Source, ...] = ()
+    known: tuple[FollowPart, ...] = ()  # the neighbours' stages, the closest's first, by their words
 
 
 NOTHING = Recalled()
@@ -55,7 +58,8 @@ def recall(topic: str, bank: tuple[str, ...] | None, explains: bool, allowed: fr
     sources = tuple(Source(h.entry.topic, h.entry.answer, h.entry.bank, h.entry.line, "read", h.overlap)
                     for h in hits)
     context = tuple((_plain_topic(h.entry.topic), h.entry.answer) for h in reversed(hits))
-    return Recalled(context, (), sources)
+    known = tuple(part for h in hits for part in stages(h.entry.parts, allowed, per_group))
+    return Recalled(context, sources=sources, known=known)
 
 
 def stages(parts, allowed: frozenset[str], per_group: tuple[int, int]) -> tuple[FollowPart, ...]:

@@ -52,6 +52,7 @@ class _Prefix:
     state: bytes | None = None  # llama.cpp's state of a sequence holding exactly ``tokens``
     seconds: float = 0.0  # spent evaluating it (reported by the first sequence that uses it)
     last_used: float = 0.0
+    persist: bool = True  # saved to the prompt cache on disk (False: the bank entries one topic read)
 
 
 class _Output:
@@ -72,7 +73,8 @@ class _Output:
 class Scheduler:
     MAX_WIDTH = 16  # sampled tokens per decode for batched jobs (bench/batching.py)
     CELLS_PER_SEQ = 1024  # one sequence's stream: shared prefix, own prompt, thinking, answer
-    KEEP_PREFIXES = 4  # evaluated prefixes kept in memory (a few MB each)
+    KEEP_PREFIXES = 16  # evaluated prefixes kept in memory (a few MB each): the examples, and the
+    #                     bank entries recent topics read (a topic asked again reuses them)
 
     def __init__(self, model: BackendModel, *, slots: int = 8, prompt_cache: PromptCache | None = None) -> None:
         self.model = model
@@ -242,13 +244,13 @@ class Scheduler:
                 seq.attached = not seq.shared
                 seq.batched = job.batched
 
-    def _prefix(self, tokens: tuple[int, ...]) -> _Prefix:
+    def _prefix(self, tokens: tuple[int, ...], persist: bool = True) -> _Prefix:
         """The shared prefix ``tokens``: with its saved state (from memory or the prompt cache), or
         queued to be evaluated."""
         prefix = self._prefixes.get(tokens)
         if prefix is None:
-            prefix = self._prefixes[tokens] = _Prefix(tokens)
-            if self.prompt_cache is not None:
+            prefix = self._prefixes[tokens] = _Prefix(tokens, persist=persist)
+            if self.prompt_cache is not None and persist:
                 prefix.state = self.prompt_cache.load(tokens)
                 prefix.fed = len(tokens) if prefix.state else 0
         self._prefixes.move_to_end(tokens)
@@ -262,7 +264,7 @@ class Scheduler:
 
     def _attach(self, seq: Sequence) -> None:
         """Load the sequence's shared prefix into its stream once the prefix's state exists."""
-        prefix = self._prefix(seq.shared)
+        prefix = self._prefix(seq.shared, seq.persist)
         if prefix.state is None or seq.slot is None:  # (an admitted sequence has its slot)
             return
         if not self._context.state_set(seq.slot, prefix.state):  # a state llama.cpp refuses: evaluate
@@ -339,7 +341,7 @@ class Scheduler:
                 if owner.fed == len(owner.tokens):
                     owner.state = ctx.state_get(self._scratch)
                     ctx.seq_rm(self._scratch)
-                    if self.prompt_cache is not None:
+                    if self.prompt_cache is not None and owner.persist:
                         self.prompt_cache.store(owner.tokens, owner.state)
                 continue
             if len(owner.feed) > 1 or owner.steps == 0:  # a prompt, not a sampled token

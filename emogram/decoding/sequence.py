@@ -319,8 +319,9 @@ class Sequence:
     """A prompt and its script; the scheduler feeds ``feed`` at ``pos`` and calls ``advance``."""
 
     def __init__(self, *, shared: tuple[int, ...], own: list[int], script: Script,
-                 stats: Stats) -> None:
+                 stats: Stats, persist: bool = True) -> None:
         self.shared = shared  # the prefix every call shares (its saved state is loaded first)
+        self.persist = persist  # its state may be saved to the prompt cache on disk
         self.feed = list(own)  # tokens to evaluate next
         self.pos = len(shared)  # position of feed[0]
         self.script = script

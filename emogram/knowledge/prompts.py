@@ -109,6 +109,8 @@ class Prompt:
     shared_chars: int = 0  # length of the prefix every call shares (instructions, examples)
     topic_at: int = -1  # where the user's topic starts in ``text`` (-1: not found)
     topic_len: int = 0  # its length: tokenized as plain text, never as special tokens
+    persist_shared: bool = True  # the shared prefix may be saved across runs (the prompt cache):
+    #                              instructions and examples, not the bank entries one topic reads
 
     def parts(self) -> tuple[str, str, str, str]:
         """(shared prefix, markup before the topic, the topic, markup after it)."""
@@ -222,16 +224,19 @@ TOPIC_PROMPT = "Topic: {topic}\n"
 
 def build_adapted(model, topic: str, template: str = TOPIC_PROMPT,
                   context: Sequence[tuple[str, str]] = ()) -> Prompt:
-    """The prompt of an adapter trained on ``template``: no shared prefix, the topic tokenized as
-    plain text with the space before it (as ``build_gloss``'s completion prompt does). ``context``:
-    (topic, glossed answer) pairs of the bank, written before it as earlier answers."""
+    """The prompt of an adapter trained on ``template``: the topic tokenized as plain text with the
+    space before it (as ``build_gloss``'s completion prompt does). ``context``: (topic, glossed
+    answer) pairs of the bank, written before it as earlier answers; they are the prompt's shared
+    prefix, so their evaluated state is kept and reused by the next answer that reads the same
+    entries (the same topic again, with another seed or shape). The tokens are those of the whole
+    text either way: the prefix ends with a newline, where the tokenizer never joins."""
     at = template.index("{topic}")
     before, after = template[:at], template[at + len("{topic}"):]
     lead = 1 if before.endswith(" ") else 0
     read = "".join(template.format(topic=t) + answer + "\n" for t, answer in context)
     text = read + before + topic + after
-    return Prompt(text, model.add_bos, False, "", "", ("\n",), "adapter", 0, len(read) + at - lead,
-                  len(topic) + lead)
+    return Prompt(text, model.add_bos, False, "", "", ("\n",), "adapter", len(read), len(read) + at - lead,
+                  len(topic) + lead, persist_shared=False)
 
 
 def tokens(model, prompt: Prompt) -> tuple[tuple[int, ...], list[int]]:

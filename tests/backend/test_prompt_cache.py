@@ -216,3 +216,31 @@ def test_the_flash_attention_setting_is_part_of_a_cache_files_identity(smol, mon
         monkeypatch.setenv("EMOGRAM_FLASH_ATTN", setting)
         files[setting] = for_model(smol).file_for([1, 2, 3])
     assert files["auto"] != files["off"]
+
+
+def test_the_bank_entries_a_topic_read_are_reused_in_memory_and_never_written(tmp_path):
+    """With the adapter, the bank entries an answer reads are its prompt's shared prefix: the same
+    topic again (another seed) restores their state instead of evaluating them, and gives the text
+    a fresh engine gives; no such prefix is written to the prompt cache on disk (one file per topic
+    would churn it)."""
+    from emogram.decoding.engine import Engine
+    from emogram.options import build_request
+    source = models.resolve("gemma3-270m")
+    model = Model(source.path, device="auto", prompt_cache=tmp_path, adapter=models.resolve_adapter(source))
+    engine = Engine(model)
+    try:
+        first = engine.explain("how tides work", build_request(seed=3))
+        assert [s.used for s in first.sources][:1] == ["read"]
+        again = engine.explain("how tides work", build_request(seed=3))
+        other_seed = engine.explain("how tides work", build_request(seed=4))
+        assert again.text == first.text
+        assert again.stats.prompt_tokens < first.stats.prompt_tokens / 4
+        assert other_seed.stats.prompt_tokens == again.stats.prompt_tokens
+        assert PromptCache(tmp_path, b"").ours() == []
+    finally:
+        model.close()
+    fresh = Model(source.path, device="auto", adapter=models.resolve_adapter(source))
+    try:
+        assert Engine(fresh).explain("how tides work", build_request(seed=4)).text == other_seed.text
+    finally:
+        fresh.close()

@@ -125,3 +125,22 @@ def test_a_phrase_follows_only_a_phrase(ex, tmp_path):
     e = ex.explain("zorblat hats", seed=0, bank=mine)
     assert [(s.topic, s.used) for s in e.sources] == [("zorblat hats", "followed")]
     assert str(e) == "👽 ➕ 🎩"
+
+
+def test_words_copied_from_a_neighbour_take_its_group(ex, tmp_path):
+    """A part whose words the model copies from an entry it read is drawn with that entry's group
+    (the bank's reviewed emoji), not the model's own pick: here groups it would not choose itself."""
+    mine = tmp_path / "neighbours.jsonl"
+    mine.write_text(json.dumps({"topic": "how a zorblat spins",
+                                "answer": "wind pushes: 🌬️🫸 -> blades turn: 🌀🪭 -> axle spins: ⚙️🔄"},
+                               ensure_ascii=False) + "\n", encoding="utf-8")
+    groups = {"wind pushes": "🌬️🫸", "blades turn": "🌀🪭", "axle spins": "⚙️🔄"}
+    copied = 0
+    for seed in range(4):
+        e = ex.explain("why zorblats wobble in storms", seed=seed, bank=mine)
+        assert [s.used for s in e.sources] == ["read"]
+        for words, group in zip(e.plan, map(str, e.groups())):
+            if words in groups:
+                assert group == groups[words], (seed, e.plan, str(e))
+                copied += 1
+    assert copied >= 2  # seeds 0-3 copy "axle spins" in each

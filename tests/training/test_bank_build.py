@@ -21,10 +21,10 @@ def shipped() -> list[dict]:
 
 
 def test_the_bank_is_what_its_build_writes():
-    """``python -m emogram.training.bank build`` writes the shipped bank, REMOVED.md and REVIEW.md
+    """``python -m emogram.training.bank build`` writes the shipped bank, REMOVED.md, REVIEW.md and EMOJI.md
     byte for byte from data/: none of them is stale."""
-    built, fixed = bank.build_default()
-    for path, data in bank.rendered(built, fixed).items():
+    built, fixed, emoji = bank.build_default()
+    for path, data in bank.rendered(built, fixed, emoji).items():
         assert path.read_bytes() == data, f"{path.name} is stale: python -m emogram.training.bank build"
 
 
