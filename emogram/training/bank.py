@@ -35,6 +35,7 @@ from . import bank_emoji
 from . import corpus as corpus_module
 from .corpus import Entry, dumps, load
 from .evaluation import checkout
+from .reviews import decision_problems, read_jsonl
 
 BANK_DIR = checkout("data/bank")
 OUT = Path(__file__).resolve().parents[1] / "knowledge" / "bank.jsonl.gz"
@@ -48,13 +49,10 @@ def reviewed(writer_file: Path, reviews_dir: Path) -> tuple[list[Entry], list[tu
     lines = load(writer_file)
     decisions: dict[int, dict] = {}
     review = reviews_dir / writer_file.name
-    if review.is_file():
-        for n, raw in enumerate(review.read_text(encoding="utf-8").splitlines(), 1):
-            if raw.strip():
-                d = json.loads(raw)
-                if not isinstance(d.get("line"), int) or d.get("action") not in ("fix", "remove"):
-                    raise ValueError(f"{review}:{n}: a decision needs an int line and action fix or remove")
-                decisions[d["line"]] = d
+    for n, d, err in read_jsonl(review):
+        if d is None or not isinstance(d.get("line"), int) or d.get("action") not in ("fix", "remove"):
+            raise ValueError(f"{review}:{n}: a decision needs an int line and action fix or remove ({err or d})")
+        decisions[d["line"]] = d
     kept, removed, fixed = [], [], []
     for n, e in enumerate(lines, 1):
         e = Entry(e.topic, e.kind, e.answer, e.writer or writer_file.stem, e.domain)
@@ -132,37 +130,25 @@ def build_default():
 def check_review(name: str) -> int:
     """A reviewer's file (data/bank/reviews/NAME.jsonl) against its writer's: every decision names a
     line of it, says why, and a fixed answer passes the bank's checks. Prints one line a problem."""
-    from emogram import EmojiFilter
     writer = BANK_DIR / "writers" / f"{name}.jsonl"
     review = BANK_DIR / "reviews" / f"{name}.jsonl"
     lines = load(writer)
-    allowed = frozenset(EmojiFilter(max_version=corpus_module.EMOJI_VERSION).select())
     bad = seen = 0
     lines_seen: set[int] = set()
-    for n, raw in enumerate(review.read_text(encoding="utf-8").splitlines(), 1):
-        if not raw.strip():
-            continue
+    for n, d, err in read_jsonl(review):
         seen += 1
-        try:
-            d = json.loads(raw)
-        except ValueError as exc:
-            print(f"{review}:{n}: not JSON ({exc})")
+        if d is None:
+            print(f"{review}:{n}: {err}")
             bad += 1
             continue
         line, action = d.get("line"), d.get("action")
-        problems = []
-        if not isinstance(line, int) or not 1 <= line <= len(lines):
-            problems.append(f"line must be 1 to {len(lines)}")
-        elif line in lines_seen:
-            problems.append(f"line {line} has a decision already")
-        if action not in ("fix", "remove"):
-            problems.append('action must be "fix" or "remove"')
-        if not str(d.get("why", "")).strip():
-            problems.append("say why")
-        if action == "fix" and not problems:
+        in_file = isinstance(line, int) and 1 <= line <= len(lines)
+        problems = decision_problems(d, seen=lines_seen, actions=("fix", "remove"),
+                                     line_problem=None if in_file else f"line must be 1 to {len(lines)}")
+        if action == "fix" and not problems and isinstance(line, int):
             e = lines[line - 1]
             fixed = Entry(d.get("topic", e.topic), e.kind, str(d.get("answer", "")), e.writer, e.domain)
-            problems += corpus_module.check(corpus_module.plain(fixed), allowed, min_explain=3)
+            problems += corpus_module.check(corpus_module.plain(fixed), corpus_module.allowed_emoji(), min_explain=3)
         if isinstance(line, int):
             lines_seen.add(line)
         for p in problems:

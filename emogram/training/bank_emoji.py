@@ -37,8 +37,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import corpus as corpus_module
-from .corpus import Entry, load, split_glossed
+from .corpus import Entry, allowed_emoji, load, split_glossed
 from .evaluation import checkout
+from .reviews import decision_problems, read_jsonl
 
 def emoji_dir() -> Path:
     return checkout("data/bank") / "emoji"
@@ -57,23 +58,6 @@ def make_todo(entries: list[Entry], lanes: int, skip: tuple[str, ...] = ()) -> l
     """The topics to explain dealt into ``lanes`` work lists, each in hash order."""
     todo = sorted((e for e in entries if e.kind == "explain" and e.topic not in skip), key=lambda e: _order(e.topic))
     return [todo[k::lanes] for k in range(lanes)]
-
-
-def _read_jsonl(path: Path) -> list[tuple[int, dict | None, str]]:
-    """(line number, object or None when not a JSON object, the error) for each non-blank line."""
-    out: list[tuple[int, dict | None, str]] = []
-    if not path.is_file():
-        return out
-    for n, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not raw.strip():
-            continue
-        try:
-            d = json.loads(raw)
-        except ValueError as exc:
-            out.append((n, None, f"not JSON ({exc})"))
-            continue
-        out.append((n, d, "") if isinstance(d, dict) else (n, None, "not a JSON object"))
-    return out
 
 
 def redrawn(answer: str, groups: object) -> str:
@@ -102,11 +86,6 @@ def _problems(old: str, groups: object, allowed) -> list[str]:
     return corpus_module.check(Entry("t", "explain", new), allowed, min_explain=3)
 
 
-def _allowed():
-    from emogram import EmojiFilter
-    return frozenset(EmojiFilter(max_version=corpus_module.EMOJI_VERSION).select())
-
-
 def _todo(directory: Path, lane: str) -> list[Entry]:
     return load(directory / "todo" / f"{lane}.jsonl")
 
@@ -116,8 +95,8 @@ def check(lane: str, directory: Path | None = None) -> int:
     directory = directory or emoji_dir()
     todo = _todo(directory, lane)
     path = directory / f"{lane}.jsonl"
-    allowed, last, bad, count = _allowed(), 0, 0, 0
-    for n, d, err in _read_jsonl(path):
+    allowed, last, bad, count = allowed_emoji(), 0, 0, 0
+    for n, d, err in read_jsonl(path):
         count += 1
         problems = [err] if d is None else []
         if d is not None:
@@ -151,12 +130,12 @@ def reviewed_pass(directory: Path | None = None) -> Pass:
     result = Pass()
     for path in sorted(directory.glob("E*.jsonl")):
         todo = _todo(directory, path.stem)
-        written = {d["line"]: d.get("emoji") for _, d, _ in _read_jsonl(path)
+        written = {d["line"]: d.get("emoji") for _, d, _ in read_jsonl(path)
                    if d is not None and isinstance(d.get("line"), int) and 1 <= d["line"] <= len(todo)}
         result.written += len(written)
         stretches, decisions = [], {}
         for review in _review_files(directory, path.stem):
-            for _, d, _ in _read_jsonl(review):
+            for _, d, _ in read_jsonl(review):
                 if d is not None and isinstance(d.get("through"), int):
                     stretches.append((d.get("from", 1) if isinstance(d.get("from", 1), int) else 1, d["through"]))
                 elif d is not None and isinstance(d.get("line"), int):
@@ -186,7 +165,7 @@ def reviewed_pass(directory: Path | None = None) -> Pass:
 def apply(entries: list[Entry], emoji_pass: Pass) -> tuple[list[Entry], int, list[tuple[str, str]]]:
     """The entries with their reviewed new emoji: (entries, how many changed, refused as (topic,
     why)). A new answer is refused when the entry's words changed since, or it fails the checks."""
-    allowed, out, changed, refused = _allowed(), [], 0, []
+    allowed, out, changed, refused = allowed_emoji(), [], 0, []
     for e in entries:
         new = emoji_pass.answers.get(e.topic)
         if new is None or new == e.answer:
@@ -234,11 +213,12 @@ def check_review(lane: str, directory: Path | None = None) -> int:
     names a redrawn line, says why, and a fix passes."""
     directory = directory or emoji_dir()
     todo = _todo(directory, lane.split("-")[0])
-    written = {d["line"] for _, d, _ in _read_jsonl(directory / f"{lane.split('-')[0]}.jsonl")
+    written = {d["line"] for _, d, _ in read_jsonl(directory / f"{lane.split('-')[0]}.jsonl")
                if d is not None and isinstance(d.get("line"), int) and 1 <= d["line"] <= len(todo)}
     path = directory / "reviews" / f"{lane}.jsonl"
-    allowed, bad, seen = _allowed(), 0, set()
-    for n, d, err in _read_jsonl(path):
+    allowed, bad = allowed_emoji(), 0
+    seen: set[object] = set()
+    for n, d, err in read_jsonl(path):
         problems = [err] if d is None else []
         if d is not None and "through" in d:
             first = d.get("from", 1)
@@ -248,14 +228,8 @@ def check_review(lane: str, directory: Path | None = None) -> int:
                 problems.append("from must be a work-list line, at most through")
         elif d is not None:
             line, action = d.get("line"), d.get("action")
-            if line not in written:
-                problems.append(f"line {line!r} is not a line the writer redrew")
-            elif line in seen:
-                problems.append(f"line {line} has a decision already")
-            if action not in ("fix", "revert"):
-                problems.append('action must be "fix" or "revert"')
-            if not str(d.get("why", "")).strip():
-                problems.append("say why")
+            problems += decision_problems(d, seen=seen, actions=("fix", "revert"), line_problem=None
+                                          if line in written else f"line {line!r} is not a line the writer redrew")
             if action == "fix" and not problems and isinstance(line, int):
                 problems += _problems(todo[line - 1].answer, d.get("emoji"), allowed)
             seen.add(line)
@@ -270,7 +244,7 @@ def show(lane: str, first: int, last: int, directory: Path | None = None) -> Non
     """For a reviewer: each redrawn line in a range of the work list, its words with old and new emoji."""
     directory = directory or emoji_dir()
     todo = _todo(directory, lane)
-    for _, d, _ in _read_jsonl(directory / f"{lane}.jsonl"):
+    for _, d, _ in read_jsonl(directory / f"{lane}.jsonl"):
         if d is None:
             continue
         line, groups = d.get("line"), d.get("emoji")

@@ -18,6 +18,7 @@ words up to one extra one).
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import sys
@@ -70,10 +71,17 @@ def emoji_text(parts: list[Part]) -> str:
     return " ".join(out)
 
 
+@functools.cache
+def allowed_emoji() -> frozenset[str]:
+    """The emoji an entry may use: the inventory up to ``EMOJI_VERSION`` (built once a process)."""
+    from emogram import EmojiFilter
+    return frozenset(EmojiFilter(max_version=EMOJI_VERSION).select())
+
+
 def check(entry: Entry, allowed: frozenset[str] | None = None, min_explain: int = 2) -> list[str]:
     """Every problem with one entry (empty when it is fine); a topic to explain has at least
     ``min_explain`` parts (the bank asks for 3: stages, not a pair)."""
-    from emogram import EmojiFilter, parse
+    from emogram import parse
     from emogram.language.unicode import split_emoji
 
     problems = []
@@ -88,7 +96,7 @@ def check(entry: Entry, allowed: frozenset[str] | None = None, min_explain: int 
     low, high = (min_explain, MAX_PARTS) if entry.kind == "explain" else (1, 3)
     if not low <= len(parts) <= high:
         problems.append(f"{len(parts)} parts; a {entry.kind} has {low} to {high}")
-    allowed = allowed if allowed is not None else frozenset(EmojiFilter(max_version=EMOJI_VERSION).select())
+    allowed = allowed if allowed is not None else allowed_emoji()
     seen_words: set[str] = set()
     seen_groups: set[str] = set()
     for n, p in enumerate(parts, 1):
@@ -205,16 +213,12 @@ def build(writer_files: list[Path], evaluation: list[str], tokenize=None, is_wor
     evaluation topics (but for the topics of ``keep``)."""
     kept: list[Entry] = []
     removed: list[tuple[Entry, str]] = []
-    allowed = None
     seen_text: dict[str, Entry] = {}
     seen_key: dict[frozenset[str], Entry] = {}
     for path in (writer_files if ordered else sorted(writer_files)):
         for raw in load(path):
             e = plain(Entry(raw.topic, raw.kind, raw.answer, raw.writer or Path(path).stem, raw.domain))
-            if allowed is None:
-                from emogram import EmojiFilter
-                allowed = frozenset(EmojiFilter(max_version=EMOJI_VERSION).select())
-            problems = check(e, allowed)
+            problems = check(e, allowed_emoji())
             if not problems and tokenize is not None:
                 problems = decodable(e, tokenize, is_word, max_tokens)
             if problems:
@@ -342,8 +346,7 @@ def main(argv: list[str] | None = None) -> int:
     from emogram.training.evaluation import evaluation_topics
     evaluation = evaluation_topics()
     bad = 0
-    from emogram import EmojiFilter
-    allowed = frozenset(EmojiFilter(max_version=EMOJI_VERSION).select())  # once, not per line
+    allowed = allowed_emoji()
     for path in args[1:]:
         entries = load(path)
         if args[0] in ("check", "check-bank"):

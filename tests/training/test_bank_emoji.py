@@ -8,7 +8,7 @@ import json
 import pytest
 
 from emogram.training import bank_emoji
-from emogram.training.corpus import Entry
+from emogram.training.corpus import Entry, allowed_emoji
 
 BALLOON = Entry("how a hot air balloon rises", "explain",
                 "burner: 🔥 -> air inside heats: 🌡️ -> air expands: 🎈 -> less dense: 🪶 -> balloon lifts: ⬆️")
@@ -43,9 +43,9 @@ def test_redrawn_keeps_every_word_and_separator():
     (["🌕", "🌊", "🌍", "🍋\u200d🟩"], "not in the inventory"),  # lime: Emoji 15.1, past the bank's 15.0
 ])
 def test_the_checks_refuse_what_the_brief_forbids(groups, problem):
-    problems = bank_emoji._problems(TIDES.answer, groups, bank_emoji._allowed())
+    problems = bank_emoji._problems(TIDES.answer, groups, allowed_emoji())
     assert any(problem in p for p in problems), problems
-    assert bank_emoji._problems(TIDES.answer, ["🌕", "🌊", "🌍", "🫎"], bank_emoji._allowed()) == []  # 🫎: 15.0
+    assert bank_emoji._problems(TIDES.answer, ["🌕", "🌊", "🌍", "🫎"], allowed_emoji()) == []  # 🫎: 15.0
 
 
 def test_only_reviewed_lines_ship_and_the_review_wins(tmp_path):
