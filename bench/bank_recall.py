@@ -1,8 +1,8 @@
 """Retrieval from the bank: does a query written as people type it find the entry it means, and does
-a query that no entry covers stay unmatched? No model; about a second.
+a query that no entry covers stay unmatched? No model; a few seconds.
 
     python bench/bank_recall.py                      # both halves, the shipped thresholds
-    python bench/bank_recall.py --calibrate          # sweep MATCH on the tune half only
+    python bench/bank_recall.py --calibrate          # sweep the thresholds on the tune half only
 
 Sets (bench/references/):
   paraphrases.json  queries, each naming the bank topic it means (written by a fresh writer who saw
@@ -84,6 +84,7 @@ def main(argv=None) -> int:
     halves = {h: ([x for x in para if half_of(x["query"]) == h], [x for x in unc if half_of(x["query"]) == h])
               for h in ("tune", "held-out")}
     if args.calibrate:  # the tune half only
+        shipped = bank_search.MATCH, bank_search.LEAD_MATCH, bank_search.LEAD
         print("| MATCH | LEAD_MATCH | LEAD | followed | wrong follow | uncovered match |\n|---|---|---|---|---|---|")
         for match, lead_match, lead in [(m / 100, m / 100, 1.0) for m in range(60, 96, 4)] + [
                 (0.8, lm / 100, ld / 100) for lm in (50, 55, 60, 65) for ld in (10, 20, 30)]:
@@ -91,6 +92,18 @@ def main(argv=None) -> int:
             m = measure(search, *halves["tune"])
             print(f"| {match:.2f} | {lead_match:.2f} | {lead:.2f} | {m['followed']:.1%} | {m['wrong follow']:.1%} "
                   f"| {m['uncovered match']:.1%} |")
+        bank_search.MATCH, bank_search.LEAD_MATCH, bank_search.LEAD = shipped
+        # the sentence vectors (knowledge/meaning.py): their weight in the ranking, and the cosine
+        # (and its lead over every other topic's) from which the first hit is followed
+        print("\n| COS_WEIGHT | COS_MATCH | COS_LEAD | recall@1 | followed | wrong follow | uncovered match |")
+        print("|---|---|---|---|---|---|---|")
+        for weight in (0.25, 0.5, 1.0):
+            for cos_match in (0.8, 0.85, 0.9):
+                for cos_lead in (0.05, 0.1, 0.15):
+                    bank_search.COS_WEIGHT, bank_search.COS_MATCH, bank_search.COS_LEAD = weight, cos_match, cos_lead
+                    m = measure(search, *halves["tune"])
+                    print(f"| {weight:.2f} | {cos_match:.2f} | {cos_lead:.2f} | {m['recall@1']:.1%} | {m['followed']:.1%} "
+                          f"| {m['wrong follow']:.1%} | {m['uncovered match']:.1%} |")
         return 0
     print(f"MATCH {bank_search.MATCH} (or {bank_search.LEAD_MATCH} leading by {bank_search.LEAD}), "
           f"RELATED {bank_search.RELATED}; {len(unc)} uncovered queries, "

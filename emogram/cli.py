@@ -14,21 +14,23 @@ command-line usage; 130: interrupted); no tracebacks.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
-from dataclasses import dataclass
-from typing import Callable, Sequence
+
+TYPE_CHECKING = False  # (typing, argparse and dataclasses cost a served command a third of its start)
+if TYPE_CHECKING:
+    import argparse
+    from typing import Callable, Sequence
 
 from ._version import __version__
 from .errors import EmogramError
-from .option_table import BATCH, EXPLAIN, GRAMMAR, add_flags, add_model_flags, flag_values
 
 FORMATS = ("text", "gloss", "json", "mermaid", "html")
 
 
 def _add_adapter_flags(p: argparse.ArgumentParser, command: str) -> None:
+    from .option_table import add_flags
     g = p.add_mutually_exclusive_group()
     g.add_argument("--adapter", metavar="PATH", help="a GGUF LoRA adapter of your own (default: the one "
                    "emogram ships for the model, if any: the default model's names an explanation's stages)")
@@ -39,11 +41,14 @@ def _add_adapter_flags(p: argparse.ArgumentParser, command: str) -> None:
 
 def _add_answer_flags(p: argparse.ArgumentParser, command: str) -> None:
     """The flags of the options that shape an answer and say how it is made."""
+    from .option_table import add_flags
     add_flags(p, command, "shape")
     add_flags(p, command, "made")
 
 
 def _parser() -> argparse.ArgumentParser:
+    import argparse
+    from .option_table import EXPLAIN, add_flags, add_model_flags
     p = argparse.ArgumentParser(
         prog="emogram", description="Explain anything in emoji only.",
         epilog="Commands: " + " | ".join(f"emogram {c.name}" for c in COMMANDS if c.name != "explain") +
@@ -92,6 +97,7 @@ def _explain(argv: Sequence[str], served: bool = False) -> int:
     from .options import build_request, clean_topic
     topic = " ".join(args.topic)
     clean_topic(topic)
+    from .option_table import EXPLAIN, flag_values
     options = flag_values(args, EXPLAIN)
     _quietly(prepare, build_request(**options))  # the options are checked here, before the answer
     # the context is made in the decode thread while the answer's set-up runs here
@@ -208,6 +214,7 @@ def _timings(explanation, marks: dict[str, float], served: bool = False) -> None
 
 
 def _batch_parser() -> argparse.ArgumentParser:
+    import argparse
     p = argparse.ArgumentParser(
         prog="emogram batch", description="Explain every topic of a file; one JSONL record each. "
         "Rerun the same command to resume: topics already in the output are skipped.")
@@ -221,6 +228,7 @@ def _batch_parser() -> argparse.ArgumentParser:
                    "the CPU, exact and fastest there; 16 with GPU offload)")
     p.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
                    help="run on Ray: a local cluster, 'auto' or a cluster address")
+    from .option_table import BATCH, add_flags, add_model_flags
     add_model_flags(p, "preset name, .gguf path, hf:, ollama:, lmstudio: or hf-cache: model (as for emogram)")
     _add_adapter_flags(p, BATCH)
     add_flags(p, BATCH, "main")
@@ -237,6 +245,7 @@ def _batch(argv: Sequence[str], served: bool = False) -> int:
     def show_warning(message: Warning | str, *rest: object, **kw: object) -> None:
         sys.stderr.write(f"emogram: warning: {message}\n")
     warnings.showwarning = show_warning
+    from .option_table import BATCH, flag_values
     opts = flag_values(args, BATCH)
     seed = opts.pop("seed", None)
     with batch(args.input, args.output, column=args.column, input_format=args.input_format,
@@ -252,12 +261,14 @@ def _batch(argv: Sequence[str], served: bool = False) -> int:
 
 
 def _grammar_parser() -> argparse.ArgumentParser:
+    import argparse
     p = argparse.ArgumentParser(prog="emogram grammar",
                                 description="Print the grammar for the given options.")
     p.add_argument("--lark", action="store_true", help="print the lark grammar instead of GBNF")
     p.add_argument("--stats", action="store_true", help="print sizes to stderr")
     p.add_argument("--write", metavar="DIR", help="regenerate the checked-in grammar files in DIR "
                                                   "(the repository's grammars/) and exit")
+    from .option_table import GRAMMAR
     _add_answer_flags(p, GRAMMAR)
     return p
 
@@ -270,6 +281,7 @@ def _grammar(argv: Sequence[str], served: bool = False) -> int:
             print(f"wrote {path} ({path.stat().st_size} bytes)")
         return 0
     from .options import build_request
+    from .option_table import GRAMMAR, flag_values
     grammar = build_request(**flag_values(args, GRAMMAR)).grammar
     sys.stdout.write(grammar.lark if args.lark else grammar.gbnf)
     if args.stats:
@@ -297,13 +309,13 @@ def _serve(argv: Sequence[str], served: bool = False) -> int:
     return serve(argv, lambda a: run(a, served=True), _explains)
 
 
-@dataclass(frozen=True)
 class Command:
     """One ``emogram`` subcommand: its name, a line of help, and its handler (argv, served)."""
 
-    name: str
-    help: str
-    handler: Callable[..., int]
+    __slots__ = ("name", "help", "handler")
+
+    def __init__(self, name: str, help: str, handler: Callable[..., int]) -> None:
+        self.name, self.help, self.handler = name, help, handler
 
 
 COMMANDS = (
@@ -321,9 +333,9 @@ PARSERS = {"explain": _parser, "batch": _batch_parser, "grammar": _grammar_parse
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if _explains(args):
-        from . import server  # a running `emogram serve` answers at once; else, this process
+        from .serve.client import ask  # a running `emogram serve` answers at once; else, this process
         try:
-            answered = server.ask(args)
+            answered = ask(args)
         except KeyboardInterrupt:
             sys.stderr.write("\nemogram: interrupted\n")
             return 130

@@ -3,6 +3,9 @@ table in ``option_table.py``, the CLI and the API all read them here)."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 DEVICES = ("auto", "cpu", "gpu")  # where a model runs; "auto" offloads when a GPU build finds one
 DEFAULT_MAX_TOKENS = 96  # an answer's token budget, and the thinking's
 MAX_TOKENS_CEILING = 1024  # the largest budget either may be given
@@ -18,3 +21,12 @@ DEFAULT_BATCH_SIZE = 1  # explain_many on the CPU: fastest of 1, 4 and 16 on 2 c
 #                        not amortise here), and exact: its texts are explain's
 GPU_BATCH_SIZE = 16  # with GPU offload, where wide decodes are cheap (not measured on these machines)
 MAX_BATCH_SIZE = 256  # sequences decoded together
+ENV_CACHE = "EMOGRAM_CACHE"
+
+
+def cache_dir() -> Path:
+    """Where emogram keeps its files (assembled models, caches, the server's socket):
+    ``$EMOGRAM_CACHE`` or ``~/.cache/emogram``."""
+    base = os.environ.get(ENV_CACHE) or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "emogram")
+    return Path(base)

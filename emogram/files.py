@@ -8,13 +8,20 @@ ollama manifests and config blobs, LM Studio's pointer and settings, the hub cac
 (``backend/ollama_store.py``, ``backend/store_places.py``, ``backend/stores.py``), the checksum
 file beside an assembled model (``backend/models.py``) and bank files. ``load_json`` turns such
 bytes into JSON with a typed error for anything else (bad UTF-8, bad JSON, nesting too deep), and
-``check_path`` refuses a path no file can have (a NUL byte) with a typed error too."""
+``check_path`` refuses a path no file can have (a NUL byte) with a typed error too.
+
+The directories emogram writes to or trusts (the caches, the model store's assembled files, the
+server's socket) pass one rule, ``directory_problem``: this user's, and no one else may write there.
+This module imports nothing heavy: ``emogram TOPIC`` uses it before asking a running server."""
 
 from __future__ import annotations
 
 import json
 import os
 import stat
+import sys
+import threading
+from pathlib import Path
 
 from .errors import InputError, InputTypeError
 
@@ -87,3 +94,47 @@ def _shown(name: str, limit: int = 300) -> str:
 
 def _reason(exc: Exception) -> str:
     return exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+
+
+def private_directory(path: Path, create: bool = False, others: int = 0o022) -> bool:
+    """Is ``path`` a directory this user owns, with none of the ``others`` mode bits (by default:
+    no one else may write to it)? Created 0700 when ``create`` and missing."""
+    return directory_problem(path, create, others) is None
+
+
+def directory_problem(path: Path, create: bool = False, others: int = 0o022) -> str | None:
+    """Why ``path`` fails ``private_directory``'s rule, in words ("is writable by others (mode
+    0777)"), or None when it passes."""
+    try:
+        if create and not path.exists():
+            path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        st = os.lstat(path)
+    except (OSError, ValueError) as exc:
+        return f"cannot be used ({getattr(exc, 'strerror', None) or exc})"
+    if not stat.S_ISDIR(st.st_mode):
+        return "is not a directory" + (" (a symbolic link)" if stat.S_ISLNK(st.st_mode) else "")
+    if not hasattr(os, "getuid"):
+        return None
+    if st.st_uid != os.getuid():
+        return f"belongs to another user (uid {st.st_uid})"
+    if st.st_mode & others:
+        who = "others may write to it" if st.st_mode & others & 0o022 else "others may enter it"
+        return f"is not private: {who} (mode {stat.S_IMODE(st.st_mode):04o})"
+    return None
+
+
+_NOTED: set[str] = set()
+_NOTED_LOCK = threading.Lock()
+
+
+def note_once(message: str) -> None:
+    """Say ``message`` on stderr, once per process (why a cache is off, why a file is hashed again)."""
+    with _NOTED_LOCK:
+        if message in _NOTED:
+            return
+        _NOTED.add(message)
+    try:
+        sys.stderr.write(f"emogram: note: {message}\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass

@@ -83,6 +83,24 @@ def test_a_served_answer_is_the_commands_own(serve_dir):
     assert check.stdout.strip() == str(json.loads(here.stdout)["text"]).strip()
 
 
+HEAVY = ("numpy", "lark", "emoji", "llama_cpp", "emogram.decoding", "emogram.option_table")
+
+
+def test_a_served_command_imports_nothing_heavy(serve_dir):
+    """A served command only sends its arguments: importing the engine would cost it 0.2 s of CPU
+    (the whole of a served answer), paid again by every command of a busy server's queue, on the
+    cores the server answers with."""
+    probe = ("import os, sys\nfrom emogram import cli\n"
+             "code = cli.main(['how tides work', '--seed', '3', '-v'])\n"
+             "sys.stdout.flush()\n"
+             "os.write(2, ('\\nMODULES ' + ' '.join(sorted(sys.modules))).encode())\nsys.exit(code)\n")
+    run = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=_env(serve_dir),
+                         cwd=NEUTRAL, timeout=300)
+    assert run.returncode == 0 and served(run), run.stderr
+    modules = run.stderr.rsplit("MODULES ", 1)[1].split()
+    assert run.stdout.strip() and not [m for m in modules if m.startswith(HEAVY)], modules
+
+
 def test_errors_and_exit_codes_are_the_commands_own(serve_dir):
     for args, code in ((["   "], 1), (["tides", "--bogus"], 2), (["tides", "--max-tokens", "0"], 1)):
         here, there = emogram(args, _env("0")), emogram(args, _env(serve_dir))

@@ -29,21 +29,14 @@ from pathlib import Path
 from typing import Callable
 
 from ..checks import choice, whole
-from ..defaults import DEVICES
+from ..defaults import DEVICES, cache_dir
 from ..errors import InputError, InputTypeError, ModelError
 from ..files import read_regular
 
 ENV_MODEL = "EMOGRAM_MODEL"
-ENV_CACHE = "EMOGRAM_CACHE"
 ENV_PROMPT_CACHE = "EMOGRAM_PROMPT_CACHE"
 
 ADAPTERS = Path(__file__).resolve().parents[1] / "adapters"  # adapters that ship in the wheel
-
-def cache_dir() -> Path:
-    """Where assembled model files live: ``$EMOGRAM_CACHE`` or ``~/.cache/emogram``."""
-    base = os.environ.get(ENV_CACHE) or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "emogram")
-    return Path(base)
 
 
 def prompt_cache_dir() -> Path | None:
@@ -155,11 +148,11 @@ MARKER_BYTES = 256  # "HEX SIZE MTIME_NS\n" is 100 bytes or so; anything longer 
 
 def _assembled(target: Path, marker: Path, expected: str) -> bool:
     """Is ``target`` the verified assembly? Trusted without hashing only when its directory passes
-    the caches' rule (``prompt_cache.private_directory``: ours, and no one else may write there) and
+    the caches' rule (``files.private_directory``: ours, and no one else may write there) and
     the checksum file beside it records ``expected`` with the file's very size and modification
     time; otherwise the file is hashed again (and the checksum file rewritten). A damaged,
     unreadable or foreign checksum file is never an error: the hash is computed again."""
-    from .prompt_cache import directory_problem, note_once
+    from ..files import directory_problem, note_once
     try:
         st = target.stat()
     except OSError:

@@ -24,67 +24,20 @@ import contextlib
 import hashlib
 import os
 import re
-import stat
-import sys
 import tempfile
-import threading
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
 from ..errors import EmogramError
-from ..files import read_regular
+from ..files import directory_problem, note_once, read_regular
 
 MAGIC = b"EMOGRAM-KV2\n"
 OWN = b"EMOGRAM-KV"  # every version of emogram's files starts so (pruning may remove older ones)
 KEEP = 16  # newest files kept in the directory
 MAX_BYTES = 256 << 20  # a prefix of a few hundred tokens takes a few MB; refuse anything huge
 _NAME = re.compile(r"^[0-9a-f]{40}\.kv$")
-
-
-def private_directory(path: Path, create: bool = False, others: int = 0o022) -> bool:
-    """Is ``path`` a directory this user owns, with none of the ``others`` mode bits (by default:
-    no one else may write to it)? Created 0700 when ``create`` and missing."""
-    return directory_problem(path, create, others) is None
-
-
-def directory_problem(path: Path, create: bool = False, others: int = 0o022) -> str | None:
-    """Why ``path`` fails ``private_directory``'s rule, in words ("is writable by others (mode
-    0777)"), or None when it passes."""
-    try:
-        if create and not path.exists():
-            path.mkdir(mode=0o700, parents=True, exist_ok=True)
-        st = os.lstat(path)
-    except (OSError, ValueError) as exc:
-        return f"cannot be used ({getattr(exc, 'strerror', None) or exc})"
-    if not stat.S_ISDIR(st.st_mode):
-        return "is not a directory" + (" (a symbolic link)" if stat.S_ISLNK(st.st_mode) else "")
-    if not hasattr(os, "getuid"):
-        return None
-    if st.st_uid != os.getuid():
-        return f"belongs to another user (uid {st.st_uid})"
-    if st.st_mode & others:
-        who = "others may write to it" if st.st_mode & others & 0o022 else "others may enter it"
-        return f"is not private: {who} (mode {stat.S_IMODE(st.st_mode):04o})"
-    return None
-
-
-_NOTED: set[str] = set()
-_NOTED_LOCK = threading.Lock()
-
-
-def note_once(message: str) -> None:
-    """Say ``message`` on stderr, once per process (why a cache is off, why a file is hashed again)."""
-    with _NOTED_LOCK:
-        if message in _NOTED:
-            return
-        _NOTED.add(message)
-    try:
-        sys.stderr.write(f"emogram: note: {message}\n")
-        sys.stderr.flush()
-    except (OSError, ValueError):
-        pass
 
 
 class PromptCache:

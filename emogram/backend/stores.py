@@ -239,7 +239,7 @@ def verify_digest(found: Found, verified: Path | None = None, *, progress: bool 
 
 
 def _private(folder: Path) -> bool:
-    from .prompt_cache import directory_problem, note_once
+    from ..files import directory_problem, note_once
     problem = directory_problem(folder, create=True)
     if problem is not None:
         note_once(f"sha256 checks are not remembered in {folder}: it {problem}")

@@ -1,19 +1,22 @@
 """Finding the bank entries that explain a topic, or a neighbouring one.
 
-Two steps, both lexical:
+Two steps:
 
 1. **Candidates**: SQLite's full-text index (FTS5, in the standard library) ranks every entry by
    BM25 over its topic and, with a lower weight, the words of its answer, with Porter stemming
-   ("rises" finds "rising"). Any of the query's words may match.
+   ("rises" finds "rising"); any of the query's words may match. Beside them, the entries whose
+   topics are nearest in meaning (``meaning.py``: the cosine of two sentence vectors), which find
+   a topic worded with other words.
 2. **Same topic or not**: the candidates are ranked again by how much of the two topics' content
    words they share, each word weighted by how rare it is among the bank's topics (a weighted
    Dice overlap of ``words.words`` stems, the ``-ing``/``-ed`` forms folded), with half the BM25
-   score beside it. "why does a hot air balloon float" and "how a hot air balloon rises" share
-   "hot", "air" and "balloon": 0.75.
+   score and a share of the cosine beside it. "why does a hot air balloon float" and "how a hot
+   air balloon rises" share "hot", "air" and "balloon": 0.75.
 
-``Search.find`` gives the ranked hits; ``Hit.same`` says whether one is close enough to be the
-same topic (``MATCH``, calibrated on the tune half of the paraphrase set, ``bench/bank_recall.py``)
-and ``RELATED`` whether it is close enough to be worth reading at all.
+``Search.find`` gives the ranked hits; ``Hit.same`` says whether the first is close enough to be
+the same topic: enough shared words (``MATCH``), or a cosine of ``COS_MATCH`` that leads every
+other topic's by ``COS_LEAD``; ``Hit.related``, whether a hit is worth reading at all. All were
+calibrated on the tune half of the paraphrase set (``bench/bank_recall.py --calibrate``).
 """
 
 from __future__ import annotations
@@ -25,6 +28,9 @@ from collections import Counter
 from dataclasses import dataclass, replace
 from typing import Sequence
 
+import numpy as np
+
+from . import meaning
 from .bank import Entry, shipped_entries, split_sense, user_entries
 from .words import base_form, tokens, words
 
@@ -34,6 +40,11 @@ RELATED = 0.4  # overlap from which a hit is read by the model as a neighbour (d
 BODY_WEIGHT = 0.3  # BM25 weight of an entry's answer words against its topic's
 POOL = 40  # BM25 candidates ranked again
 BM25_SHARE = 0.5  # weight of BM25 beside the overlap when ranking (docs/tuning.md)
+COS_WEIGHT = 0.5  # weight of the cosine beside them
+COS_MATCH, COS_LEAD = 0.85, 0.15  # a cosine from which the first hit is the same topic, when it
+#                                  leads every other topic's by COS_LEAD
+COS_RELATED = 0.75  # a cosine from which a hit is read as a neighbour
+NEAR = 10  # entries nearest in meaning added to the candidates
 # Verbs and fillers that say how a topic is asked, not which topic it is
 _ASKING = frozenset("work works working worked happen happens happened happening make makes made "
                     "making way ways explain explained process thing things get gets got use used "
@@ -47,12 +58,14 @@ class Hit:
     bm25: float  # SQLite's BM25 (lower is better)
     subject: bool = True  # it shares the query's rarest content word (what the topic is about)
     same: bool = False  # the same topic as the query: set on the first hit by ``Search.find``
+    cosine: float = 0.0  # how near the two topics are in meaning (``meaning.py``; 0: not known)
 
     @property
     def related(self) -> bool:
         """Worth reading as a neighbour: enough overlap, and about the same thing ("the life
-        cycle of a cell" shares two words with "the life cycle of a star", not the star)."""
-        return self.overlap >= RELATED and self.subject
+        cycle of a cell" shares two words with "the life cycle of a star", not the star), or
+        near enough in meaning."""
+        return (self.overlap >= RELATED and self.subject) or self.cosine >= COS_RELATED
 
 
 def content(text: str) -> frozenset[str]:
@@ -78,6 +91,9 @@ class Search:
         n = max(len(self.entries), 1)
         self._idf = {w: math.log(1 + n / c) for w, c in df.items()}
         self._unseen = math.log(1 + n)  # a word no topic has: as rare as can be
+        # the topics' vectors, without their sense: the senses of one topic tie, and the one
+        # listed first wins, as by their words
+        self._vectors = meaning.vectors([e.main for e in self.entries]) if meaning.available() else None
         self._db = sqlite3.connect(":memory:", check_same_thread=False)
         self._lock = threading.Lock()
         self._db.execute("CREATE VIRTUAL TABLE bank USING fts5(topic, body, tokenize='porter unicode61')")
@@ -104,6 +120,12 @@ class Search:
             rows = self._db.execute(
                 "SELECT rowid, bm25(bank, 1.0, ?) FROM bank WHERE bank MATCH ? ORDER BY 2 LIMIT ?",
                 (BODY_WEIGHT, query, POOL)).fetchall()
+        cos = None
+        if self._vectors is not None:
+            cos = meaning.cosines(self._vectors, meaning.vectors([topic])[0])
+            seen = {rowid for rowid, _ in rows}
+            near = np.argpartition(-cos, NEAR)[:NEAR] if len(cos) > NEAR else np.arange(len(cos))
+            rows += [(int(r), 0.0) for r in near if int(r) not in seen]  # no word matched: no BM25
         q = content(topic)
         rarest = max(q, key=lambda w: (self._idf.get(w, self._unseen), w)) if q else ""
         asks_sense = bool(split_sense(topic)[1])
@@ -119,19 +141,24 @@ class Search:
             o = round(o, 4)
             # overlap and BM25 (its share of the best candidate's: the answer's words count there)
             # together; among equal scores the earlier entry (a user's bank, the more-asked sense)
-            rank = round(o + BM25_SHARE * score / best, 4)
+            c = round(float(cos[rowid]), 4) if cos is not None else 0.0
+            rank = round(o + BM25_SHARE * score / best + COS_WEIGHT * c, 4)
             ranked.append(((-rank, rowid, score),
-                           Hit(self.entries[rowid], o, score, rarest in full)))
+                           Hit(self.entries[rowid], o, score, rarest in full, cosine=c)))
         ranked.sort(key=lambda pair: pair[0])
         hits = [hit for _, hit in ranked]
-        if not hits or not hits[0].subject:
-            return hits[:k]
+        if not hits:
+            return hits
         top = hits[0]
-        if top.overlap >= MATCH:  # among matches as close as the first, the earliest listed
+        if top.subject and top.overlap >= MATCH:  # among matches as close as the first, the earliest listed
             top = min(((key[1], h) for key, h in ranked if h.subject and h.overlap == top.overlap),
                       key=lambda pair: pair[0])[1]
         runner_up = max((h.overlap for h in hits if h.entry.topic != top.entry.topic), default=0.0)
-        if top.overlap >= MATCH or (top.overlap >= LEAD_MATCH and top.overlap - runner_up >= LEAD):
+        other_cos = max((h.cosine for h in hits if h.entry.main != top.entry.main), default=0.0)
+        by_words = top.subject and (top.overlap >= MATCH or
+                                    (top.overlap >= LEAD_MATCH and top.overlap - runner_up >= LEAD))
+        by_meaning = top.cosine >= COS_MATCH and top.cosine - other_cos >= COS_LEAD
+        if by_words or by_meaning:
             hits.remove(top)
             hits.insert(0, replace(top, same=True))
         return hits[:k]

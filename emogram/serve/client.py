@@ -8,7 +8,10 @@ import os
 import socket
 import sys
 from pathlib import Path
-from typing import Sequence
+
+TYPE_CHECKING = False  # typing costs a served command 5 ms of its 30
+if TYPE_CHECKING:
+    from typing import Sequence
 
 from .place import ACK_SECONDS, START_SECONDS, available, identity, private, settings, socket_path
 

@@ -34,7 +34,7 @@ def directory() -> Path:
     value = os.environ.get(ENV_SERVE, "").strip()
     if value and value.lower() not in _OFF:
         return Path(value)
-    from ..backend.models import cache_dir
+    from ..defaults import cache_dir
     return cache_dir() / "serve"
 
 
@@ -45,7 +45,7 @@ def socket_path() -> Path:
 def private(path: Path, create: bool = False) -> bool:
     """Is ``path`` a directory of ours alone, which no one else may even enter? (Created 0700 when
     ``create`` and missing.)"""
-    from ..backend.prompt_cache import private_directory
+    from ..files import private_directory
     return private_directory(path, create, others=0o077)
 
 

@@ -17,6 +17,7 @@ from emogram.backend import models
 from emogram.backend import prompt_cache as pc
 from emogram.backend.llama import Model
 from emogram.backend.prompt_cache import PromptCache
+from emogram.defaults import ENV_CACHE
 
 HERE = Path(__file__).resolve().parent
 SHARED = "Explain each topic with emoji.\nTopic: tea\nEmoji: 🍵 ➡️ ☕\nTopic: rain\nEmoji: ☁️ ➡️ 🌧️\n"
@@ -167,7 +168,7 @@ def test_the_setting(monkeypatch, tmp_path):
     monkeypatch.setenv(models.ENV_PROMPT_CACHE, str(tmp_path))
     assert models.prompt_cache_dir() == tmp_path
     monkeypatch.delenv(models.ENV_PROMPT_CACHE)
-    monkeypatch.setenv(models.ENV_CACHE, str(tmp_path))
+    monkeypatch.setenv(ENV_CACHE, str(tmp_path))
     assert models.prompt_cache_dir() == tmp_path / "prompts"
 
 
