@@ -11,6 +11,8 @@ Sets (bench/references/):
                     with a reader's judgement of which of their top-5 entries, if any, explains the
                     same thing; those with none are the uncovered queries, the others a second
                     paraphrase set ("natural")
+  calibration_labels.json  203 more queries labelled the same way (8 candidates each), all tune data:
+                    the decision's thresholds were chosen on them with the tune half
 Each set is split into a tune half and a held-out half by a hash of the query (``half_of``).
 
 Figures:
@@ -93,17 +95,24 @@ def main(argv=None) -> int:
             print(f"| {match:.2f} | {lead_match:.2f} | {lead:.2f} | {m['followed']:.1%} | {m['wrong follow']:.1%} "
                   f"| {m['uncovered match']:.1%} |")
         bank_search.MATCH, bank_search.LEAD_MATCH, bank_search.LEAD = shipped
-        # the sentence vectors (knowledge/meaning.py): their weight in the ranking, and the cosine
-        # (and its lead over every other topic's) from which the first hit is followed
-        print("\n| COS_WEIGHT | COS_MATCH | COS_LEAD | recall@1 | followed | wrong follow | uncovered match |")
-        print("|---|---|---|---|---|---|---|")
+        # the sentence vectors (knowledge/meaning.py): their weight in the ranking, and the
+        # decision: the tune half's paraphrases and the calibration set's covered queries (followed
+        # to the right entry, or to a wrong one), the uncovered ones of both (followed at all)
+        calib = load("calibration_labels.json")
+        covered = halves["tune"][0] + [{"query": x["query"], "topic": x["topic"]} for x in calib if x["same"]]
+        uncovered = halves["tune"][1] + [x for x in calib if not x["same"]]
+        print(f"\n{len(covered)} covered and {len(uncovered)} uncovered tune queries (with calibration_labels.json)")
+        print("| COS_WEIGHT | COS_FLOOR | COS_LEAD | ALONE_MATCH | recall@1 | followed | wrong follow | uncovered match |")
+        print("|---|---|---|---|---|---|---|---|")
         for weight in (0.25, 0.5, 1.0):
-            for cos_match in (0.8, 0.85, 0.9):
-                for cos_lead in (0.05, 0.1, 0.15):
-                    bank_search.COS_WEIGHT, bank_search.COS_MATCH, bank_search.COS_LEAD = weight, cos_match, cos_lead
-                    m = measure(search, *halves["tune"])
-                    print(f"| {weight:.2f} | {cos_match:.2f} | {cos_lead:.2f} | {m['recall@1']:.1%} | {m['followed']:.1%} "
-                          f"| {m['wrong follow']:.1%} | {m['uncovered match']:.1%} |")
+            for floor in (0.0, 0.75, 0.8, 0.85):
+                for cos_lead in (0.1, 0.15, 1.0):
+                    for alone in (0.6, 0.7, 1.01):
+                        bank_search.COS_WEIGHT, bank_search.COS_FLOOR = weight, floor
+                        bank_search.COS_LEAD, bank_search.ALONE_MATCH = cos_lead, alone
+                        m = measure(search, covered, uncovered)
+                        print(f"| {weight:.2f} | {floor:.2f} | {cos_lead:.2f} | {alone:.2f} | {m['recall@1']:.1%} "
+                              f"| {m['followed']:.1%} | {m['wrong follow']:.1%} | {m['uncovered match']:.1%} |")
         return 0
     print(f"MATCH {bank_search.MATCH} (or {bank_search.LEAD_MATCH} leading by {bank_search.LEAD}), "
           f"RELATED {bank_search.RELATED}; {len(unc)} uncovered queries, "
@@ -115,6 +124,11 @@ def main(argv=None) -> int:
         print(f"| {h} | {m['queries']} (+{m['missing']} gone) | {m['recall@1']:.1%} | {m['recall@3']:.1%} | "
               f"{m['followed']:.1%} | {m['wrong follow']:.1%} | {m['uncovered']} | {m['uncovered match']:.1%} | "
               f"{m['read']:.1%} |")
+    calib = load("calibration_labels.json")
+    m = measure(search, [{"query": x["query"], "topic": x["topic"]} for x in calib if x["same"]],
+                [x for x in calib if not x["same"]])
+    print(f"calibration set (tune data, chosen on): {m['queries']} covered: followed {m['followed']:.1%}, "
+          f"wrong follow {m['wrong follow']:.1%}; {m['uncovered']} uncovered: followed {m['uncovered match']:.1%}")
     m = measure(search, natural, [])
     print(f"natural queries the reader found covered: {m['queries']}: recall@1 {m['recall@1']:.1%}, "
           f"recall@3 {m['recall@3']:.1%}, followed {m['followed']:.1%}, wrong follow {m['wrong follow']:.1%}")

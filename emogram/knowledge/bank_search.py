@@ -14,9 +14,10 @@ Two steps:
    air balloon rises" share "hot", "air" and "balloon": 0.75.
 
 ``Search.find`` gives the ranked hits; ``Hit.same`` says whether the first is close enough to be
-the same topic: enough shared words (``MATCH``), or a cosine of ``COS_MATCH`` that leads every
-other topic's by ``COS_LEAD``; ``Hit.related``, whether a hit is worth reading at all. All were
-calibrated on the tune half of the paraphrase set (``bench/bank_recall.py --calibrate``).
+the same topic: near in meaning (a cosine of ``COS_FLOOR``), and then enough shared words
+(``MATCH``), or a cosine that leads every other topic's by ``COS_LEAD``, or most of the words
+(``ALONE_MATCH``) with no other entry worth reading; ``Hit.related``, whether a hit is worth
+reading at all. All were calibrated on tune halves (``bench/bank_recall.py --calibrate``).
 """
 
 from __future__ import annotations
@@ -41,8 +42,9 @@ BODY_WEIGHT = 0.3  # BM25 weight of an entry's answer words against its topic's
 POOL = 40  # BM25 candidates ranked again
 BM25_SHARE = 0.5  # weight of BM25 beside the overlap when ranking (docs/tuning.md)
 COS_WEIGHT = 0.5  # weight of the cosine beside them
-COS_MATCH, COS_LEAD = 0.85, 0.15  # a cosine from which the first hit is the same topic, when it
-#                                  leads every other topic's by COS_LEAD
+COS_FLOOR = 0.8  # the first hit is the same topic only this near in meaning ...
+COS_LEAD = 0.15  # ... and with enough shared words, or leading every other topic's cosine by this,
+ALONE_MATCH = 0.7  # or sharing this much of the words with no other entry in the first three to read
 COS_RELATED = 0.75  # a cosine from which a hit is read as a neighbour
 NEAR = 10  # entries nearest in meaning added to the candidates
 # Verbs and fillers that say how a topic is asked, not which topic it is
@@ -122,7 +124,9 @@ class Search:
                 (BODY_WEIGHT, query, POOL)).fetchall()
         cos = None
         if self._vectors is not None:
-            cos = meaning.cosines(self._vectors, meaning.vectors([topic])[0])
+            # the topic without a sense it names, as the entries' vectors are (the sense is
+            # compared by its words)
+            cos = meaning.cosines(self._vectors, meaning.vectors([split_sense(topic)[0]])[0])
             seen = {rowid for rowid, _ in rows}
             near = np.argpartition(-cos, NEAR)[:NEAR] if len(cos) > NEAR else np.arange(len(cos))
             rows += [(int(r), 0.0) for r in near if int(r) not in seen]  # no word matched: no BM25
@@ -157,8 +161,14 @@ class Search:
         other_cos = max((h.cosine for h in hits if h.entry.main != top.entry.main), default=0.0)
         by_words = top.subject and (top.overlap >= MATCH or
                                     (top.overlap >= LEAD_MATCH and top.overlap - runner_up >= LEAD))
-        by_meaning = top.cosine >= COS_MATCH and top.cosine - other_cos >= COS_LEAD
-        if by_words or by_meaning:
+        if cos is None:  # no vectors: the words alone decide
+            same = by_words
+        else:
+            by_meaning = top.cosine - other_cos >= COS_LEAD
+            alone = top.overlap >= ALONE_MATCH and not any(
+                h.related for h in hits[1:3] if h.entry.main != top.entry.main)
+            same = top.cosine >= COS_FLOOR and (by_words or by_meaning or alone)
+        if same:
             hits.remove(top)
             hits.insert(0, replace(top, same=True))
         return hits[:k]

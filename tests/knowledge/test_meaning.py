@@ -1,7 +1,8 @@
 """Retrieval by meaning beside the words (``knowledge/meaning.py``, ``bank_search.py``): the sentence
 vectors come from the installed wordllama package without a download, a reworded topic the words
 alone miss is followed, the senses of one topic still tie, and without the vectors retrieval is
-lexical alone. Queries from the tune half of the paraphrase set (bench/references/paraphrases.json)."""
+lexical alone. Queries from the tune half of the paraphrase set (bench/references/paraphrases.json)
+and the calibration set (calibration_labels.json)."""
 
 from __future__ import annotations
 
@@ -38,10 +39,30 @@ def search():
 ])
 def test_a_rewording_the_words_miss_is_followed_by_meaning(search, monkeypatch, query, entry, by_words):
     hit = search.find(query, 3)[0]
-    assert (hit.entry.topic, hit.same) == (entry, True) and hit.cosine >= bank_search.COS_MATCH
+    assert (hit.entry.topic, hit.same) == (entry, True) and hit.cosine >= bank_search.COS_FLOOR
     monkeypatch.setattr(search, "_vectors", None)  # the words alone
     hit = search.find(query, 3)[0]
     assert hit.entry.topic == by_words and not hit.same
+
+
+def test_an_entry_far_in_meaning_is_not_followed_however_many_words_it_shares(search, monkeypatch):
+    """"how does an elevator work" shares "elevator" with "the history of elevators" (overlap 0.81,
+    over MATCH) but not its meaning (cosine 0.65): it is read, not followed."""
+    hit = search.find("how does an elevator work", 3)[0]
+    assert hit.entry.topic == "the history of elevators" and hit.overlap >= bank_search.MATCH
+    assert not hit.same and hit.cosine < bank_search.COS_FLOOR
+    monkeypatch.setattr(bank_search, "COS_FLOOR", 0.0)
+    assert search.find("how does an elevator work", 3)[0].same
+
+
+def test_most_of_the_words_with_no_rival_is_followed(search, monkeypatch):
+    """Neither enough words (0.75 < MATCH, no lead of 0.3) nor a lead in meaning, but most of the
+    words, near in meaning, and no other entry among the first three worth reading."""
+    query, entry = "how does car suspension absorb bumps", "how a car's suspension smooths bumps"
+    hit = search.find(query, 3)[0]
+    assert (hit.entry.topic, hit.same) == (entry, True)
+    monkeypatch.setattr(bank_search, "ALONE_MATCH", 1.01)
+    assert not search.find(query, 3)[0].same
 
 
 def test_the_senses_of_a_topic_still_tie_and_the_first_listed_wins(search):
