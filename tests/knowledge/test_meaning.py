@@ -79,3 +79,15 @@ def test_without_the_vectors_retrieval_is_lexical(monkeypatch):
     assert s._vectors is None
     assert s.find("underfloor heating", 1)[0].same
     assert s.find("heating under the floor", 1) == [] or not s.find("heating under the floor", 1)[0].same
+
+
+def test_the_package_is_read_not_imported():
+    """Importing wordllama would configure the application's root logger (and cost 0.26 s)."""
+    import subprocess
+    import sys
+    code = ("import logging, sys\nfrom emogram.knowledge import meaning\nassert meaning.available()\n"
+            "meaning.vectors(['tides'])\n"
+            "print('wordllama' in sys.modules, bool(logging.getLogger().handlers))")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["False", "False"]
